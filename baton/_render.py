@@ -1,0 +1,134 @@
+"""Rendering reports and bundles: rich tables on a terminal, plain text when piped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from baton.parity.report import Report
+
+
+def _table(console: Console, title: str, headers: list[str], rows: list[list[str]]) -> None:
+    if console.is_terminal:
+        t = Table(title=title, title_justify="left")
+        for h in headers:
+            t.add_column(h, overflow="fold")
+        for r in rows:
+            t.add_row(*r)
+        console.print(t)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    console.print(title, markup=False, highlight=False)
+    for r in [headers, *rows]:
+        line = "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths[:-1])) + "  " + r[-1]
+        console.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    if console.is_terminal and style:
+        console.print(f"[{style}]{text}[/{style}]", highlight=False)
+    else:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def verdict_line(report: Report) -> tuple[str, str]:
+    if report.passed:
+        return f"PASSED: {report.kind} {report.target}", "bold green"
+    return f"FAILED: {report.kind} {report.target}", "bold red"
+
+
+def render_report(report: Report, console: Console) -> None:
+    _say(console, f"model:  {report.model}")
+    _say(console, f"target: {report.target}")
+    _say(console, f"data:   {report.data or '-'} ({report.rows} rows)")
+    if report.files:
+        bad = [f for f in report.files if not f.ok]
+        if bad:
+            _table(console, "files that changed since conversion", ["file", "sha256"], [
+                [f.name, "MISSING" if f.found is None else f"DIFFERS (expected {f.expected[:12]}…, "
+                 f"found {f.found[:12]}…)"] for f in bad
+            ])
+        _say(console, f"files:  {len(report.files) - len(bad)} of {len(report.files)} match "
+                      "their sha256 in baton.json", "red" if bad else None)
+    if report.outputs:
+        _table(console, "outputs", ["output", "kind", "verdict", "detail"], [
+            [o.name, o.kind, "pass" if o.passed else "FAIL", o.summary()]
+            for o in report.outputs
+        ])
+    for o in report.outputs:
+        if o.passed or not o.worst:
+            continue
+        rows = []
+        for w in o.worst:
+            err = "" if w.abs_error is None else f"{w.abs_error:.3g}"
+            rows.append([str(w.row), _short(w.expected), _short(w.actual), err,
+                         _short(w.inputs)])
+        _table(console, f"worst rows for {o.name}",
+               ["row", "original", "onnx", "abs err", "inputs"], rows)
+    for n in report.notes:
+        _say(console, f"note: {n}", "yellow")
+    text, style = verdict_line(report)
+    _say(console, text, style)
+
+
+def _short(v: Any, limit: int = 120) -> str:
+    if isinstance(v, dict):
+        s = ", ".join(f"{k}={_short(x, 24)}" for k, x in v.items())
+    elif isinstance(v, float):
+        s = f"{v:.6g}"
+    elif isinstance(v, list):
+        s = "[" + ", ".join(_short(x, 24) for x in v) + "]"
+    else:
+        s = str(v)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def render_manifest(manifest: dict[str, Any], console: Console) -> None:
+    src = manifest.get("source", {})
+    conv = manifest.get("converter", {})
+    onnx_info = manifest.get("onnx", {})
+    _say(console, f"bundle:    {manifest.get('name')} (schema {manifest.get('schema_version')}, "
+                  f"created {manifest.get('created')} by baton {manifest.get('baton_version')})")
+    versions = ", ".join(f"{k} {v}" for k, v in src.get("versions", {}).items())
+    _say(console, f"source:    {src.get('framework')} {src.get('class')} ({versions})")
+    _say(console, f"converter: {conv.get('name')} {conv.get('version')}: {conv.get('strategy')}")
+    opsets = ", ".join(f"{k} {v}" for k, v in onnx_info.get("opsets", {}).items())
+    _say(console, f"onnx:      IR {onnx_info.get('ir_version')}, opsets {opsets}; converted with "
+                  f"onnx {onnx_info.get('onnx_version')}, onnxruntime "
+                  f"{onnx_info.get('onnxruntime_version')}; precision {manifest.get('precision')}")
+    for note in conv.get("notes", []):
+        _say(console, f"note:      {note}")
+    _table(console, "inputs", ["name", "dtype", "shape", "column"], [
+        [i["name"], i["dtype"], json.dumps(i["shape"]), str(i.get("column", "-"))]
+        for i in manifest.get("inputs", [])
+    ])
+    tols = manifest.get("tolerances", {})
+    _table(console, "outputs", ["name", "kind", "dtype", "shape", "tolerance"], [
+        [o["name"], str(o.get("kind", "-")), o["dtype"], json.dumps(o["shape"]),
+         _tol(tols.get(o["name"], {}), o.get("kind"))]
+        for o in manifest.get("outputs", [])
+    ])
+    parity = manifest.get("parity", {})
+    if parity:
+        verdict = "passed" if parity.get("passed") else "FAILED"
+        _say(console, f"parity at conversion: {verdict} on {parity.get('rows')} rows of the sample",
+             "green" if parity.get("passed") else "red")
+        for name, s in parity.get("outputs", {}).items():
+            if s.get("kind") == "label":
+                detail = f"agreement {s.get('agreement')}"
+            else:
+                detail = f"max abs {s.get('max_abs')}, max rel {s.get('max_rel')}"
+            _say(console, f"  {name}: {'pass' if s.get('passed') else 'FAIL'} ({detail})")
+    golden = manifest.get("golden", {})
+    _say(console, f"golden vectors: {golden.get('rows', 0)} rows in {golden.get('dir', '-')}/; "
+                  f"{len(manifest.get('files', {}))} files hashed (sha256)")
+
+
+def _tol(t: dict[str, Any], kind: str | None) -> str:
+    if kind == "label":
+        return f"agreement >= {t.get('agreement', 1.0):g}"
+    return f"atol {t.get('atol', '-'):g} + rtol {t.get('rtol', '-'):g}" if t else "-"

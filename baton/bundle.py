@@ -1,0 +1,236 @@
+"""The bundle: the hand-off artefact between converters, parity and runtime.
+
+Layout (see DESIGN.md)::
+
+    model.baton/
+      model.onnx            the converted graph
+      baton.json            manifest: schema, versions, tolerances, parity summary, sha256s
+      test_data_set_0/      golden vectors (ONNX backend-test layout: input_<i>.pb, output_<i>.pb)
+      report.json           the parity report that produced the bundle
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baton.errors import BundleError, UsageError
+from baton.parity.report import Report
+from baton.runtime._files import (
+    GOLDEN_DIR,
+    MANIFEST,
+    MODEL,
+    REPORT,
+    SCHEMA_VERSION,
+    BundleFiles,
+    sha256_bytes,
+)
+from baton.schema import TensorSpec, numpy_dtype
+from baton.tolerance import Tolerance
+
+GOLDEN_ROWS = 16
+
+
+@dataclass
+class Bundle:
+    """A converted model with its manifest, golden vectors and parity report."""
+
+    model_bytes: bytes
+    manifest: dict[str, Any]
+    golden_inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    golden_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    report: Report | None = None
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", "model"))
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return [TensorSpec.from_dict(d) for d in self.manifest["inputs"]]
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return [TensorSpec.from_dict(d) for d in self.manifest["outputs"]]
+
+    @property
+    def tolerances(self) -> dict[str, Tolerance]:
+        return {k: Tolerance.from_dict(v) for k, v in self.manifest.get("tolerances", {}).items()}
+
+    @property
+    def onnx_model(self) -> Any:
+        import onnx
+
+        return onnx.load_from_string(self.model_bytes)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{s.name}: {s.describe()}" for s in self.inputs)
+        outs = ", ".join(f"{s.name}: {s.describe()}" for s in self.outputs)
+        verdict = "" if self.report is None else f", parity {'passed' if self.report else 'FAILED'}"
+        return f"<Bundle {self.name!r} ({ins}) -> ({outs}){verdict}>"
+
+    # -- writing ----------------------------------------------------------------------
+
+    def files(self) -> dict[str, bytes]:
+        """Every file of the bundle but the manifest, by relative name."""
+        from onnx import numpy_helper
+
+        out = {MODEL: self.model_bytes}
+        for i, spec in enumerate(self.inputs):
+            if spec.name in self.golden_inputs:
+                t = numpy_helper.from_array(_for_proto(self.golden_inputs[spec.name]), spec.name)
+                out[f"{GOLDEN_DIR}/input_{i}.pb"] = t.SerializeToString()
+        for i, spec in enumerate(self.outputs):
+            if spec.name in self.golden_outputs:
+                t = numpy_helper.from_array(_for_proto(self.golden_outputs[spec.name]), spec.name)
+                out[f"{GOLDEN_DIR}/output_{i}.pb"] = t.SerializeToString()
+        if self.report is not None:
+            out[REPORT] = (self.report.to_json() + "\n").encode()
+        return out
+
+    def save(self, path: str | os.PathLike[str], *, force: bool = False,
+             archive: bool = False) -> Path:
+        """Write the bundle as a directory (or, with ``archive``, one zip file).
+
+        An existing path is replaced only with ``force``; the bundle is written beside it
+        first and moved into place at the end, so a failure leaves nothing half-written.
+        """
+        dest = Path(path)
+        if dest.exists() and not force:
+            raise UsageError(
+                f"{dest} already exists",
+                expected="a path that does not exist yet",
+                found="an existing " + ("directory" if dest.is_dir() else "file"),
+                hint="choose another output path, or pass --force (force=True) to replace it",
+            )
+        files = self.files()
+        manifest = dict(self.manifest)
+        manifest["files"] = {name: sha256_bytes(data) for name, data in sorted(files.items())}
+        files[MANIFEST] = (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        try:
+            if archive:
+                staged = tmp / dest.name
+                with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as zf:
+                    for name, data in sorted(files.items()):
+                        zf.writestr(name, data)
+            else:
+                staged = tmp / "bundle"
+                for name, data in files.items():
+                    target = staged / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+            _replace(staged, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.manifest = manifest
+        self.path = dest
+        return dest
+
+
+def _replace(staged: Path, dest: Path) -> None:
+    old = None
+    if dest.exists() or dest.is_symlink():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+    try:
+        os.replace(staged, dest)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
+
+
+def _for_proto(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind in "UO":
+        return np.vectorize(lambda v: str(v).encode(), otypes=[object])(a) if a.size else a
+    return a
+
+
+def _from_proto(t: Any) -> np.ndarray:
+    from onnx import numpy_helper
+
+    a = numpy_helper.to_array(t)
+    if a.dtype.kind in "SO":
+        return np.vectorize(
+            lambda v: v.decode() if isinstance(v, bytes) else str(v), otypes=[object]
+        )(a) if a.size else a.astype(object)
+    return a
+
+
+def read_golden(files: BundleFiles, manifest: dict[str, Any]
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The golden inputs and outputs of a bundle, by tensor name."""
+    import onnx
+
+    def read(prefix: str, specs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        out = {}
+        for i, spec in enumerate(specs):
+            name = f"{GOLDEN_DIR}/{prefix}_{i}.pb"
+            if files.exists(name):
+                t = onnx.TensorProto()
+                try:
+                    t.ParseFromString(files.read(name))
+                except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError
+                    raise BundleError(
+                        f"{name} in {files.path} is not a TensorProto",
+                        expected="a serialized onnx.TensorProto", found=str(exc)[:200],
+                        hint="re-create the bundle with 'baton convert'",
+                    ) from exc
+                out[spec["name"]] = _from_proto(t)
+        return out
+
+    return read("input", manifest["inputs"]), read("output", manifest["outputs"])
+
+
+def load(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
+    """Load a bundle directory or zipped ``*.baton``; checks every file's sha256."""
+    files = BundleFiles(path)
+    manifest = files.manifest()
+    if verify:
+        files.check_integrity(manifest)
+    golden_in, golden_out = read_golden(files, manifest)
+    report = None
+    if files.exists(REPORT):
+        try:
+            report = Report.from_dict(json.loads(files.read(REPORT)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(
+                f"{REPORT} in {files.path} is not a baton report",
+                expected="the report written by 'baton convert'", found=str(exc)[:200],
+                hint="re-create the bundle with 'baton convert'",
+            ) from exc
+    return Bundle(files.read(MODEL), manifest, golden_in, golden_out, report, Path(path))
+
+
+def golden_rows(n: int, k: int = GOLDEN_ROWS) -> np.ndarray:
+    """Evenly spread row indices for the golden vectors."""
+    return np.unique(np.linspace(0, n - 1, num=min(n, k)).round().astype(np.int64))
+
+
+def cast_expected(expected: np.ndarray, spec: TensorSpec, like: np.ndarray) -> np.ndarray:
+    """The original's outputs in the ONNX output's dtype and shape (for golden vectors)."""
+    exp = np.asarray(expected)
+    if exp.shape != like.shape and exp.size == like.size:
+        exp = exp.reshape(like.shape)
+    if spec.dtype == "string":
+        return np.vectorize(str, otypes=[object])(exp) if exp.size else exp.astype(object)
+    return exp.astype(numpy_dtype(spec.dtype))
+
+
+__all__ = ["Bundle", "load", "SCHEMA_VERSION"]

@@ -1,0 +1,47 @@
+"""Pickle and joblib model files: refused unless the user says they trust the file."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+from baton.converters._registry import register_loader
+from baton.errors import UsageError
+
+
+def _load_pickle(path: Path, trust_pickle: bool) -> Any:
+    if not trust_pickle:
+        raise UsageError(
+            f"refusing to load {path}: loading a pickle runs arbitrary code from the file",
+            expected="a .skops file (the safe format), or --trust-pickle for a file you trust",
+            found=f"a {path.suffix} file",
+            hint="re-save the model with skops.io.dump(model, 'model.skops'), or pass "
+            "--trust-pickle if you made this file yourself",
+        )
+    try:
+        if path.suffix.lower() == ".joblib":
+            import joblib
+
+            return joblib.load(path)
+        with open(path, "rb") as f:
+            return pickle.load(f)  # noqa: S301 - the user has said they trust this file
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"{path} needs the Python package '{exc.name}' to be unpickled",
+            expected=f"'{exc.name}' installed",
+            found="ModuleNotFoundError",
+            hint=f"install the framework the model was trained with (e.g. pip install "
+            f"'baton[sklearn]')",
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - a broken pickle raises anything
+        raise UsageError(
+            f"cannot unpickle {path}",
+            expected="a model saved with pickle or joblib",
+            found=f"{type(exc).__name__}: {exc}"[:300],
+            hint="check the file was written completely by the same library versions",
+        ) from exc
+
+
+for _suffix in (".pkl", ".pickle", ".joblib"):
+    register_loader(_suffix, _load_pickle, "pickle; needs --trust-pickle")

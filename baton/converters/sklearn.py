@@ -1,0 +1,397 @@
+"""scikit-learn estimators and Pipelines, through skl2onnx.
+
+What baton adds on top of skl2onnx:
+
+* one ONNX input per DataFrame column, named after it, typed from the data;
+* a precision chain: float64 first (no narrowing of the user's data), float32 when a part of
+  the model has no float64 kernel in onnxruntime; each attempt is loaded and run in
+  onnxruntime before it is accepted, and the attempts are recorded;
+* ``Imputer`` nodes replaced by standard operators, so a float64 ``SimpleImputer`` loads;
+* plain tensor outputs ``label``/``probabilities`` (or ``scores``), ``prediction``,
+  ``transformed`` (no ZipMap);
+* estimators skl2onnx cannot handle refused up front with a reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from baton.converters._graph import normalise_opsets, replace_imputers, rename_values
+from baton.converters._registry import Conversion, register, register_loader
+from baton.errors import ConversionError, SchemaError, UnsupportedModelError, UsageError, require
+from baton.tolerance import Tolerance
+from baton.schema import TensorSpec, infer_inputs, is_dataframe
+
+EXTRA = "sklearn"
+DEFAULT_OPSET = 18
+ML_OPSET = 3
+
+#: Estimators skl2onnx 1.20 cannot convert, with the reason shown to the user.
+KNOWN_UNSUPPORTED = {
+    "HistGradientBoostingClassifier": (
+        "skl2onnx 1.20 fails on it (it writes a boolean attribute into the tree nodes that "
+        "ONNX rejects)"
+    ),
+    "HistGradientBoostingRegressor": (
+        "skl2onnx 1.20 fails on it (it writes a boolean attribute into the tree nodes that "
+        "ONNX rejects)"
+    ),
+}
+
+
+def _sklearn() -> Any:
+    return require("sklearn", EXTRA, "Converting a scikit-learn model")
+
+
+def _class_path(obj: object) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _estimators(model: Any) -> list[Any]:
+    """The model and every estimator nested in it (pipeline steps, transformers)."""
+    found = [model]
+    get_params = getattr(model, "get_params", None)
+    if get_params is None:
+        return found
+    try:
+        params = get_params(deep=True)
+    except Exception:  # noqa: BLE001 - a custom estimator may not support deep params
+        return found
+    for v in params.values():
+        if hasattr(v, "fit") and v is not model and all(v is not f for f in found):
+            found.append(v)
+    return found
+
+
+def _final_estimator(model: Any) -> Any:
+    steps = getattr(model, "steps", None)
+    if steps:
+        return _final_estimator(steps[-1][1])
+    return model
+
+
+class SklearnConverter:
+    name = "sklearn"
+    framework = "scikit-learn"
+    extra = EXTRA
+
+    def accepts(self, model: Any) -> bool:
+        return any(c.__module__.split(".")[0] == "sklearn" for c in type(model).__mro__[:-1])
+
+    def describe(self, model: Any) -> str:
+        return _class_path(model)
+
+    # -- schema -----------------------------------------------------------------------
+
+    def _feature_names(self, model: Any) -> list[str] | None:
+        names = getattr(model, "feature_names_in_", None)
+        return [str(n) for n in names] if names is not None else None
+
+    def prepare(self, model: Any, data: Any) -> Any:
+        names = self._feature_names(model)
+        if is_dataframe(data) and names is not None:
+            missing = [n for n in names if n not in data.columns]
+            if missing:
+                raise SchemaError(
+                    f"the data lacks column{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(map(repr, missing))} the model was trained on",
+                    expected="columns " + ", ".join(map(repr, names)),
+                    found="columns " + ", ".join(map(repr, map(str, data.columns))),
+                    hint="pass data with every training column (extra columns are ignored)",
+                )
+            return data[names]
+        if is_dataframe(data) and names is None:
+            return data.to_numpy()
+        return data
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[TensorSpec]:
+        sample = self.prepare(model, sample)
+        inputs = infer_inputs(sample)
+        n_in = getattr(model, "n_features_in_", None)
+        if not is_dataframe(sample) and n_in is not None and inputs[0].shape[1] != n_in:
+            raise SchemaError(
+                "the sample does not have the number of features the model was trained on",
+                expected=f"{n_in} columns",
+                found=f"{inputs[0].shape[1]} columns",
+                hint="pass rows of the same feature matrix the model was fitted on",
+            )
+        return inputs
+
+    # -- outputs ----------------------------------------------------------------------
+
+    def _task(self, model: Any) -> str:
+        base = _sklearn().base
+        if base.is_classifier(model):
+            return "classifier"
+        if base.is_regressor(model):
+            return "regressor"
+        if hasattr(model, "transform"):
+            return "transformer"
+        raise UnsupportedModelError(
+            f"baton cannot convert {_class_path(model)}: it is neither a classifier, a "
+            "regressor nor a transformer",
+            expected="a classifier, regressor, transformer, or a Pipeline ending in one",
+            found=_class_path(model),
+            hint="convert the predictive part of the model (e.g. the fitted Pipeline)",
+        )
+
+    def _output_kinds(self, model: Any) -> list[str]:
+        task = self._task(model)
+        if task == "classifier":
+            if hasattr(model, "predict_proba"):
+                return ["label", "probabilities"]
+            if hasattr(model, "decision_function"):
+                return ["label", "scores"]
+            return ["label"]
+        return ["prediction"] if task == "regressor" else ["transformed"]
+
+    def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        X = self.prepare(model, data)
+        out: dict[str, np.ndarray] = {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for kind in self._output_kinds(model):
+                    if kind == "label":
+                        out[kind] = np.asarray(model.predict(X))
+                    elif kind == "probabilities":
+                        out[kind] = np.asarray(model.predict_proba(X))
+                    elif kind == "scores":
+                        out[kind] = np.asarray(model.decision_function(X))
+                    elif kind == "prediction":
+                        out[kind] = np.asarray(model.predict(X))
+                    else:
+                        t = model.transform(X)
+                        out[kind] = np.asarray(t.toarray() if hasattr(t, "toarray") else t)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SchemaError(
+                f"the original model ({_class_path(model)}) rejected the data",
+                expected="data shaped like the model's training data",
+                found=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                hint="pass the same columns and types the model was trained on",
+            ) from exc
+        return out
+
+    # -- conversion -------------------------------------------------------------------
+
+    def _check_supported(self, model: Any) -> None:
+        sk = _sklearn()
+        for est in _estimators(model):
+            reason = KNOWN_UNSUPPORTED.get(type(est).__name__)
+            if reason:
+                raise UnsupportedModelError(
+                    f"baton cannot convert {type(est).__name__} yet: {reason}. Support through "
+                    "baton's own tree emitter is planned.",
+                    expected="a scikit-learn estimator that skl2onnx converts",
+                    found=_class_path(est),
+                    hint="use GradientBoostingClassifier/Regressor or RandomForest, which "
+                    "convert, or keep this model out of the ONNX path for now",
+                )
+        try:
+            sk.utils.validation.check_is_fitted(model)
+        except sk.exceptions.NotFittedError as exc:
+            raise UsageError(
+                f"{_class_path(model)} is not fitted",
+                expected="a fitted model",
+                found="an estimator without fitted attributes",
+                hint="call model.fit(X, y) before converting",
+            ) from exc
+
+    def convert(
+        self, model: Any, sample: Any, inputs: list[TensorSpec], *, opset: int | None
+    ) -> Conversion:
+        self._check_supported(model)
+        kinds = self._output_kinds(model)
+        sample = self.prepare(model, sample)
+        has_float = any(s.dtype.startswith("float") for s in inputs)
+        precisions = ["float64", "float32"] if has_float else ["native"]
+        attempts: list[str] = []
+        for precision in precisions:
+            specs = [_with_precision(s, precision) for s in inputs]
+            try:
+                onx, notes = self._convert_once(model, specs, kinds, opset)
+                outputs = _validate_in_ort(onx, specs, sample, kinds)
+            except _AttemptFailed as exc:
+                attempts.append(f"{precision}: {exc}")
+                continue
+            skl2onnx = require("skl2onnx", EXTRA, "Converting a scikit-learn model")
+            sk = _sklearn()
+            if precision == "float32" and any(s.dtype == "float64" for s in inputs):
+                notes.append(
+                    "float64 inputs are narrowed to float32: part of the model has no float64 "
+                    "kernel in onnxruntime (" + "; ".join(attempts)[:300] + ")"
+                )
+            return Conversion(
+                model=onx,
+                inputs=specs,
+                outputs=outputs,
+                source={
+                    "framework": self.framework,
+                    "class": _class_path(model),
+                    "final_estimator": _class_path(_final_estimator(model)),
+                    "versions": {"scikit-learn": sk.__version__},
+                },
+                converter={
+                    "name": "skl2onnx",
+                    "version": skl2onnx.__version__,
+                    "strategy": f"skl2onnx.convert_sklearn ({precision})",
+                    "attempts": attempts + [f"{precision}: ok"],
+                    "notes": notes,
+                },
+                precision="float64" if precision != "float32" else "float32",
+                tolerances={o.name: Tolerance() for o in outputs},
+            )
+        raise UnsupportedModelError(
+            f"skl2onnx could not produce a model onnxruntime runs for {_class_path(model)}",
+            expected="a model skl2onnx converts and onnxruntime loads",
+            found="; ".join(attempts)[:1200],
+            hint="check that every step of the pipeline is supported by skl2onnx "
+            "(https://onnx.ai/sklearn-onnx/supported.html)",
+        )
+
+    def _convert_once(
+        self, model: Any, specs: list[TensorSpec], kinds: list[str], opset: int | None
+    ) -> tuple[onnx.ModelProto, list[str]]:
+        skl2onnx = require("skl2onnx", EXTRA, "Converting a scikit-learn model")
+        initial_types = [(s.name, _onnx_type(s)) for s in specs]
+        target = {"": opset or DEFAULT_OPSET, "ai.onnx.ml": ML_OPSET}
+        final = _final_estimator(model)
+        options: dict[int, dict[str, Any]] | None = None
+        if "label" in kinds:
+            options = {id(final): {"zipmap": False}}
+        notes: list[str] = []
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    onx = skl2onnx.convert_sklearn(
+                        model, initial_types=initial_types, options=options, target_opset=target
+                    )
+                except NameError as exc:
+                    if "zipmap" not in str(exc):
+                        raise
+                    # estimators without probabilities (LinearSVC, ...) take no zipmap option
+                    onx = skl2onnx.convert_sklearn(
+                        model, initial_types=initial_types, target_opset=target
+                    )
+        except Exception as exc:  # noqa: BLE001 - skl2onnx raises anything on failure
+            raise _AttemptFailed(_first_line(exc)) from exc
+        if replace_imputers(onx):
+            normalise_opsets(onx, {"": 15})  # CastLike
+            notes.append(
+                "Imputer nodes replaced by IsNaN/Where (onnxruntime has no float64 Imputer)"
+            )
+        outs = [o.name for o in onx.graph.output]
+        if len(outs) != len(kinds):
+            raise _AttemptFailed(
+                f"skl2onnx produced outputs {outs}, baton expected {len(kinds)} ({kinds})"
+            )
+        rename_values(onx, {old: new for old, new in zip(outs, kinds) if old != new})
+        onx.producer_name = "baton"
+        return onx, notes
+
+
+class _AttemptFailed(Exception):
+    pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:240] if text else ''}"
+
+
+def _with_precision(spec: TensorSpec, precision: str) -> TensorSpec:
+    if spec.dtype.startswith("float") and precision in ("float32", "float64"):
+        return TensorSpec(spec.name, precision, spec.shape, spec.column, spec.kind)
+    return spec
+
+
+def _onnx_type(spec: TensorSpec) -> Any:
+    from skl2onnx.common import data_types as t
+
+    shape = [None if not isinstance(d, int) else d for d in spec.shape]
+    cls = {
+        "float32": t.FloatTensorType,
+        "float64": t.DoubleTensorType,
+        "int64": t.Int64TensorType,
+        "int32": t.Int32TensorType,
+        "bool": t.BooleanTensorType,
+        "string": t.StringTensorType,
+    }[spec.dtype]
+    return cls(shape)
+
+
+def _validate_in_ort(
+    onx: onnx.ModelProto, specs: list[TensorSpec], sample: Any, kinds: list[str]
+) -> list[TensorSpec]:
+    """Load and run the graph in onnxruntime on a few sample rows; the output specs."""
+    from baton.runtime.session import make_ort_session
+    from baton.schema import take_rows, to_feeds
+
+    try:
+        sess = make_ort_session(onx.SerializeToString())
+        rows = take_rows(sample, np.arange(min(len(sample), 8)))
+        sess.run(None, to_feeds(rows, specs))
+    except SchemaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
+        raise _AttemptFailed(f"onnxruntime: {_first_line(exc)}") from exc
+    outputs = []
+    for o, kind in zip(sess.get_outputs(), kinds):
+        dtype = _ort_dtype(o.type)
+        shape = tuple("N" if i == 0 else (d if isinstance(d, int) else None)
+                      for i, d in enumerate(o.shape))
+        outputs.append(TensorSpec(name=o.name, dtype=dtype, shape=shape, kind=kind))
+    return outputs
+
+
+def _ort_dtype(ort_type: str) -> str:
+    inner = ort_type.removeprefix("tensor(").removesuffix(")")
+    return {"float": "float32", "double": "float64", "string": "string"}.get(inner, inner)
+
+
+def _safe_type(name: str) -> bool:
+    """numpy dtypes are data, not code; skops 0.16 lists them as untrusted all the same."""
+    return name == "numpy.dtype" or name.startswith("numpy.dtypes.")
+
+
+def _load_skops(path: Path, trust: bool) -> Any:
+    sio = require("skops.io", EXTRA, "Loading a .skops model")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file raises anything
+        raise UsageError(
+            f"cannot read {path} as a skops file",
+            expected="a file written by skops.io.dump",
+            found=_first_line(exc),
+            hint="re-save the model with skops.io.dump(model, 'model.skops')",
+        ) from exc
+    untrusted = [t for t in untrusted if not _safe_type(t)]
+    if untrusted and not trust:
+        raise UsageError(
+            f"{path} contains types skops does not trust by default",
+            expected="only scikit-learn, numpy and built-in types",
+            found=", ".join(untrusted),
+            hint="if you made this file and trust it, pass --trust-pickle to trust these types",
+        )
+    try:
+        return sio.load(path, trusted=sio.get_untrusted_types(file=path) or None)
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(
+            f"cannot load {path}",
+            expected="a file written by skops.io.dump",
+            found=_first_line(exc),
+            hint="re-save the model with the scikit-learn version installed here",
+        ) from exc
+
+
+register(SklearnConverter())
+register_loader(".skops", _load_skops, "scikit-learn, saved with skops")
+
+__all__ = ["SklearnConverter", "ConversionError"]

@@ -1,0 +1,61 @@
+"""Reading data files: ``.csv``, ``.parquet``, ``.npy``, ``.npz``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baton.errors import UsageError, require
+
+DATA_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
+
+
+def read_data(path: str | os.PathLike[str]) -> Any:
+    """A DataFrame (``.csv``, ``.parquet``) or an array (``.npy``, ``.npz``)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in DATA_SUFFIXES:
+        raise UsageError(
+            f"baton cannot read data files of type {suffix or '(no suffix)'!r}: {p}",
+            expected="one of " + ", ".join(DATA_SUFFIXES),
+            found=suffix or "no suffix",
+            hint="save the data as CSV or Parquet (DataFrames) or .npy (arrays)",
+        )
+    if not p.is_file():
+        raise UsageError(f"no data file at {p}", expected="an existing file",
+                         found="nothing at that path", hint="check the path")
+    try:
+        if suffix == ".csv":
+            pd = require("pandas", "pandas", "Reading CSV data")
+            return pd.read_csv(p)
+        if suffix == ".parquet":
+            pd = require("pandas", "pandas", "Reading Parquet data")
+            require("pyarrow", "pandas", "Reading Parquet data")
+            return pd.read_parquet(p)
+        if suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        with np.load(p, allow_pickle=False) as npz:
+            keys = list(npz.keys())
+            if len(keys) == 1:
+                return npz[keys[0]]
+            for k in ("X", "x", "data", "inputs"):
+                if k in keys:
+                    return npz[k]
+            raise UsageError(
+                f"{p} holds several arrays and baton cannot tell which is the data",
+                expected="one array, or one named X, data or inputs",
+                found="arrays " + ", ".join(keys),
+                hint="save the input rows alone: np.savez(path, X=X)",
+            )
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each reader raises its own errors
+        raise UsageError(
+            f"cannot read {p} as {suffix[1:]} data",
+            expected=f"a valid {suffix} file",
+            found=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}",
+            hint="check the file is complete and of the type its name says",
+        ) from exc

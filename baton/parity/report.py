@@ -1,0 +1,169 @@
+"""``Report``: the verdict of a parity check, as data (JSON, JUnit XML, text tables)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from baton.parity.compare import OutputDiff
+from baton.runtime._files import FileCheck
+
+REPORT_VERSION = 1
+
+
+def environment() -> dict[str, str]:
+    import numpy
+    import onnxruntime
+
+    from baton import __version__
+
+    return {
+        "baton": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "platform": platform.platform(),
+    }
+
+
+@dataclass
+class Report:
+    """The result of ``convert`` (parity on the sample), ``check`` or ``verify``.
+
+    ``bool(report)`` is the verdict: every output within tolerance and every file intact.
+    """
+
+    kind: str
+    model: str
+    target: str
+    rows: int
+    outputs: list[OutputDiff]
+    files: list[FileCheck] = field(default_factory=list)
+    data: str | None = None
+    notes: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=environment)
+    created: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.outputs) and all(self.outputs) and all(f.ok for f in self.files)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def failures(self) -> list[str]:
+        out = [f"file {f.name}: " + ("missing" if f.found is None else "sha256 differs")
+               for f in self.files if not f.ok]
+        out += [f"output {o.name}: {o.summary()}" for o in self.outputs if not o.passed]
+        if not self.outputs:
+            out.append("no outputs were compared")
+        return out
+
+    def output(self, name: str) -> OutputDiff:
+        for o in self.outputs:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    # -- serialisation ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report_version": REPORT_VERSION,
+            "kind": self.kind,
+            "passed": self.passed,
+            "model": self.model,
+            "target": self.target,
+            "data": self.data,
+            "rows": self.rows,
+            "outputs": [o.to_dict() for o in self.outputs],
+            "files": [f.to_dict() for f in self.files],
+            "notes": self.notes,
+            "environment": self.environment,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        return cls(
+            kind=d["kind"], model=d["model"], target=d["target"], rows=int(d["rows"]),
+            outputs=[OutputDiff.from_dict(o) for o in d["outputs"]],
+            files=[FileCheck(f["file"], f["expected"], f["found"]) for f in d.get("files", [])],
+            data=d.get("data"), notes=list(d.get("notes", [])),
+            environment=dict(d.get("environment", {})), created=d.get("created", ""),
+        )
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def summary(self) -> dict[str, Any]:
+        """The short form stored in a bundle's manifest."""
+        return {
+            "passed": self.passed,
+            "rows": self.rows,
+            "data": self.data,
+            "outputs": {
+                o.name: {k: v for k, v in o.to_dict().items()
+                         if k not in ("worst_rows", "name", "tolerance")}
+                for o in self.outputs
+            },
+        }
+
+    def to_junit(self) -> str:
+        """JUnit XML: one test case per output (and per file for a verify)."""
+        suite_name = f"baton.{self.kind}"
+        cases: list[ET.Element] = []
+        for o in self.outputs:
+            case = ET.Element("testcase", classname=f"{suite_name}.{self.model}",
+                              name=f"output {o.name} ({o.kind})", time="0")
+            if not o.passed:
+                fail = ET.SubElement(case, "failure", message=o.summary(), type="ParityFailure")
+                fail.text = json.dumps(o.to_dict(), indent=2, allow_nan=False)
+            else:
+                out = ET.SubElement(case, "system-out")
+                out.text = o.summary()
+            cases.append(case)
+        for f in self.files:
+            case = ET.Element("testcase", classname=f"{suite_name}.files",
+                              name=f"sha256 {f.name}", time="0")
+            if not f.ok:
+                ET.SubElement(case, "failure", type="IntegrityFailure",
+                              message=f"expected sha256 {f.expected}, found {f.found or 'missing'}")
+            cases.append(case)
+        failures = sum(1 for c in cases if c.find("failure") is not None)
+        root = ET.Element("testsuites", name="baton", tests=str(len(cases)),
+                          failures=str(failures), errors="0")
+        suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(cases)),
+                              failures=str(failures), errors="0", skipped="0",
+                              timestamp=self.created, hostname=platform.node())
+        props = ET.SubElement(suite, "properties")
+        for k, v in (("model", self.model), ("target", self.target), ("rows", str(self.rows)),
+                     *self.environment.items()):
+            ET.SubElement(props, "property", name=k, value=str(v))
+        suite.extend(cases)
+        ET.indent(root)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+    def write_json(self, path: str | os.PathLike[str]) -> Path:
+        return _write_text(Path(path), self.to_json() + "\n")
+
+    def write_junit(self, path: str | os.PathLike[str]) -> Path:
+        return _write_text(Path(path), self.to_junit() + "\n")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write through a temporary file, so a failure leaves no half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

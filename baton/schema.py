@@ -1,0 +1,322 @@
+"""Input and output schemas: what a model takes and gives, and how user data becomes feeds.
+
+Only numpy here; pandas is touched only when the caller passed a DataFrame (so it is
+installed), and then imported inside the function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from baton.errors import InputValidationError, SchemaError
+
+#: The dtypes a baton tensor may have, by their numpy names ("string" for text).
+DTYPES = ("float32", "float64", "int64", "int32", "bool", "string")
+
+BATCH = "N"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a converted model.
+
+    ``shape`` uses ``"N"`` for the batch dimension and ``None`` for other dynamic ones.
+    ``column`` names the DataFrame column a tabular input comes from; ``kind`` says how an
+    output is compared (``label``, ``probabilities``, ``scores``, ``prediction``,
+    ``transformed``, ``tensor``).
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int | str | None, ...]
+    column: str | None = None
+    kind: str | None = None
+
+    def describe(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype} [{dims}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return {k: v for k, v in d.items() if v is not None or k == "shape"}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TensorSpec:
+        return cls(
+            name=str(d["name"]),
+            dtype=str(d["dtype"]),
+            shape=tuple(d.get("shape", ())),
+            column=d.get("column"),
+            kind=d.get("kind"),
+        )
+
+
+@dataclass
+class Schema:
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec] = field(default_factory=list)
+
+    @property
+    def tabular(self) -> bool:
+        return bool(self.inputs) and all(s.column is not None for s in self.inputs)
+
+
+def is_dataframe(obj: object) -> bool:
+    return type(obj).__module__.split(".")[0] == "pandas" and hasattr(obj, "columns")
+
+
+def numpy_dtype(dtype: str) -> np.dtype[Any]:
+    if dtype == "string":
+        return np.dtype(object)
+    if dtype not in DTYPES:
+        raise SchemaError(
+            f"unknown tensor dtype {dtype!r}",
+            expected=", ".join(DTYPES),
+            found=dtype,
+            hint="check the inputs listed in the bundle's baton.json",
+        )
+    return np.dtype(dtype)
+
+
+def dtype_name(dtype: np.dtype[Any]) -> str:
+    """The baton dtype name for a numpy dtype (``string`` for text and objects)."""
+    if dtype.kind in "USO":
+        return "string"
+    if dtype.kind == "b":
+        return "bool"
+    if dtype.kind == "f":
+        return "float64" if dtype.itemsize >= 8 else "float32"
+    if dtype.kind in "iu":
+        return "int64"
+    raise SchemaError(
+        "unsupported data type in the sample",
+        expected="numbers, booleans or text",
+        found=str(dtype),
+        hint="convert dates and other types to numbers or strings before training",
+    )
+
+
+def infer_inputs(sample: Any, columns: Sequence[str] | None = None) -> list[TensorSpec]:
+    """Infer the input schema from real sample data.
+
+    A DataFrame gives one ``[N, 1]`` input per column, named after it; a 2-D array gives
+    one input ``input`` of shape ``[N, features]``.
+    """
+    if is_dataframe(sample):
+        cols = list(sample.columns) if columns is None else list(columns)
+        _require_columns(sample, cols)
+        return [
+            TensorSpec(name=str(c), dtype=_column_dtype(sample[c]), shape=(BATCH, 1), column=str(c))
+            for c in cols
+        ]
+    arr = _as_array(sample, "sample")
+    if arr.ndim != 2:
+        raise SchemaError(
+            "the sample must be a table of rows",
+            expected="a 2-D array [rows, features] or a pandas DataFrame",
+            found=f"an array of shape {arr.shape}",
+            hint="reshape it, e.g. X.reshape(len(X), -1), or pass a DataFrame",
+        )
+    if len(arr) == 0:
+        raise SchemaError(
+            "the sample is empty", expected="at least one row", found="0 rows",
+            hint="pass real rows of the data the model will see",
+        )
+    return [TensorSpec(name="input", dtype=dtype_name(arr.dtype), shape=(BATCH, arr.shape[1]))]
+
+
+def _column_dtype(series: Any) -> str:
+    import pandas as pd
+
+    t = series.dtype
+    if isinstance(t, pd.CategoricalDtype):
+        return "string"
+    if pd.api.types.is_bool_dtype(t):
+        return "bool"
+    if pd.api.types.is_float_dtype(t):
+        return "float32" if getattr(t, "itemsize", 8) == 4 else "float64"
+    if pd.api.types.is_integer_dtype(t):
+        return "int64"
+    if pd.api.types.is_string_dtype(t) or pd.api.types.is_object_dtype(t):
+        return "string"
+    raise SchemaError(
+        f"column {series.name!r} has a type baton cannot feed to ONNX",
+        expected="float, integer, boolean, string or category",
+        found=str(t),
+        hint="convert it to numbers (e.g. dates to epoch seconds) or to strings",
+    )
+
+
+def _require_columns(frame: Any, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}",
+            expected="columns " + ", ".join(map(repr, columns)),
+            found="columns " + ", ".join(map(repr, map(str, frame.columns))),
+            hint="pass data with the columns the model was trained on",
+        )
+
+
+def _as_array(data: Any, what: str) -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        return data
+    if is_dataframe(data):
+        return np.asarray(data.to_numpy())
+    try:
+        return np.asarray(data)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot read is a user error
+        raise SchemaError(
+            f"cannot read the {what} as an array",
+            expected="a numpy array or a pandas DataFrame",
+            found=type(data).__name__,
+            hint="pass a numpy array or a DataFrame",
+        ) from exc
+
+
+def cast_to_spec(values: Any, spec: TensorSpec) -> np.ndarray:
+    """Cast one input's values to its spec, or raise a message naming input, expectation, finding."""
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+    target = numpy_dtype(spec.dtype)
+    found = f"{dtype_name_or_raw(arr.dtype)} {list(arr.shape)}"
+    if spec.dtype == "string":
+        if arr.dtype.kind not in "USO":
+            raise _bad_input(spec, found, "pass text for this input (categories or strings)")
+        out = np.empty(arr.shape, dtype=object)
+        flat = arr.reshape(-1)
+        out.reshape(-1)[:] = ["" if _is_missing(v) else str(v) for v in flat]
+        arr = out
+    else:
+        if arr.dtype.kind in "USO":
+            try:
+                arr = arr.astype(target)
+            except (TypeError, ValueError) as exc:
+                raise _bad_input(spec, found, "pass numbers for this input") from exc
+        elif arr.dtype != target:
+            if target.kind in "iub" and arr.dtype.kind == "f":
+                finite = arr[np.isfinite(arr)] if arr.size else arr
+                if len(finite) < arr.size or not np.all(finite == np.round(finite)):
+                    raise _bad_input(
+                        spec, found, "integer inputs cannot hold NaN or fractions; clean the data"
+                    )
+            arr = arr.astype(target)
+    if len(spec.shape) != arr.ndim:
+        if arr.ndim == 1 and len(spec.shape) == 2 and spec.shape[1] == 1:
+            arr = arr.reshape(-1, 1)
+        else:
+            raise _bad_input(spec, found, f"pass an array of rank {len(spec.shape)}")
+    for want, got in zip(spec.shape[1:], arr.shape[1:]):
+        if isinstance(want, int) and want != got:
+            raise _bad_input(spec, found, f"pass {want} values per row for this input")
+    return np.ascontiguousarray(arr)
+
+
+def dtype_name_or_raw(dtype: np.dtype[Any]) -> str:
+    try:
+        return dtype_name(dtype)
+    except SchemaError:
+        return str(dtype)
+
+
+def _is_missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _bad_input(spec: TensorSpec, found: str, hint: str) -> InputValidationError:
+    return InputValidationError(
+        f"input {spec.name!r}: expected {spec.describe()}, got {found}",
+        expected=spec.describe(),
+        found=found,
+        hint=hint,
+    )
+
+
+def to_feeds(data: Any, inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
+    """Turn user data (DataFrame, dict of columns/arrays, or array) into ONNX feeds."""
+    if not inputs:
+        raise SchemaError("the model declares no inputs", expected="at least one input",
+                          found="none", hint="re-convert the model")
+    if is_dataframe(data):
+        if all(s.column is not None for s in inputs):
+            _require_columns(data, [s.column for s in inputs if s.column is not None])
+            return {s.name: cast_to_spec(data[s.column].to_numpy(), s) for s in inputs}
+        if len(inputs) == 1:
+            return {inputs[0].name: cast_to_spec(data.to_numpy(), inputs[0])}
+    if isinstance(data, Mapping):
+        feeds = {}
+        for s in inputs:
+            key = s.column if s.column is not None and s.column in data else s.name
+            if key not in data:
+                raise SchemaError(
+                    f"missing input {s.name!r}",
+                    expected="keys " + ", ".join(repr(i.column or i.name) for i in inputs),
+                    found="keys " + ", ".join(map(repr, data)),
+                    hint="pass one entry per model input",
+                )
+            feeds[s.name] = cast_to_spec(data[key], s)
+        return feeds
+    arr = _as_array(data, "data")
+    if len(inputs) == 1:
+        return {inputs[0].name: cast_to_spec(arr, inputs[0])}
+    if arr.ndim == 2 and arr.shape[1] == len(inputs) and all(s.column for s in inputs):
+        return {s.name: cast_to_spec(arr[:, i], s) for i, s in enumerate(inputs)}
+    raise SchemaError(
+        "cannot map the data onto the model's inputs",
+        expected=", ".join(f"{s.name} {s.describe()}" for s in inputs),
+        found=f"an array of shape {arr.shape}",
+        hint="pass a DataFrame with the named columns, or a dict of arrays keyed by input name",
+    )
+
+
+def n_rows(data: Any) -> int:
+    if isinstance(data, Mapping):
+        first = next(iter(data.values()))
+        return len(first)
+    return len(data)
+
+
+def take_rows(data: Any, rows: np.ndarray | Sequence[int]) -> Any:
+    """The given rows of a DataFrame, dict of arrays or array, in the same container type."""
+    idx = np.asarray(rows, dtype=np.int64)
+    if is_dataframe(data):
+        return data.iloc[idx]
+    if isinstance(data, Mapping):
+        return {k: np.asarray(v)[idx] for k, v in data.items()}
+    return np.asarray(data)[idx]
+
+
+def row_values(data: Any, row: int, limit: int = 20) -> dict[str, Any]:
+    """One row's input values as a JSON-friendly dict (at most ``limit`` entries)."""
+    if is_dataframe(data):
+        rec = data.iloc[row]
+        items = [(str(k), rec[k]) for k in list(data.columns)[:limit]]
+    elif isinstance(data, Mapping):
+        items = [(str(k), np.asarray(v)[row]) for k, v in list(data.items())[:limit]]
+    else:
+        vals = np.asarray(data)[row].reshape(-1)
+        items = [(f"x{i}", v) for i, v in enumerate(vals[:limit])]
+    return {k: to_jsonable(v) for k, v in items}
+
+
+def to_jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return [to_jsonable(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [to_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (float("inf"), float("-inf")):
+            return "Infinity" if v > 0 else "-Infinity"
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
