@@ -53,6 +53,7 @@ __all__ = [
     "__version__",
     "check",
     "convert",
+    "io",
     "load",
     "verify",
 ]

@@ -7,7 +7,6 @@ import platform
 from datetime import datetime, timezone
 from typing import Any
 
-
 from baton.bundle import Bundle, cast_expected, golden_rows
 from baton.errors import SchemaError
 from baton.runtime._files import SCHEMA_VERSION

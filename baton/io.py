@@ -56,6 +56,6 @@ def read_data(path: str | os.PathLike[str]) -> Any:
         raise UsageError(
             f"cannot read {p} as {suffix[1:]} data",
             expected=f"a valid {suffix} file",
-            found=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}",
+            found=f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}",
             hint="check the file is complete and of the type its name says",
         ) from exc

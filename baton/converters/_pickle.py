@@ -31,8 +31,8 @@ def _load_pickle(path: Path, trust_pickle: bool) -> Any:
             f"{path} needs the Python package '{exc.name}' to be unpickled",
             expected=f"'{exc.name}' installed",
             found="ModuleNotFoundError",
-            hint=f"install the framework the model was trained with (e.g. pip install "
-            f"'baton[sklearn]')",
+            hint="install the framework the model was trained with (e.g. pip install "
+            "'baton[sklearn]')",
         ) from exc
     except Exception as exc:  # noqa: BLE001 - a broken pickle raises anything
         raise UsageError(

@@ -16,8 +16,8 @@ import numpy as np
 import onnx
 
 from baton.errors import UnsupportedModelError, UsageError
-from baton.tolerance import Tolerance
 from baton.schema import TensorSpec
+from baton.tolerance import Tolerance
 
 
 @dataclass

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import onnx
 
-from baton.converters._graph import normalise_opsets, replace_imputers, rename_values
+from baton.converters._graph import normalise_opsets, rename_values, replace_imputers
 from baton.converters._registry import Conversion, register, register_loader
 from baton.errors import ConversionError, SchemaError, UnsupportedModelError, UsageError, require
-from baton.tolerance import Tolerance
 from baton.schema import TensorSpec, infer_inputs, is_dataframe
+from baton.tolerance import Tolerance
 
 EXTRA = "sklearn"
 DEFAULT_OPSET = 18
@@ -209,8 +209,14 @@ class SklearnConverter:
         self._check_supported(model)
         kinds = self._output_kinds(model)
         sample = self.prepare(model, sample)
-        has_float = any(s.dtype.startswith("float") for s in inputs)
-        precisions = ["float64", "float32"] if has_float else ["native"]
+        floats = {s.dtype for s in inputs if s.dtype.startswith("float")}
+        # the sample's own precision first; the other one only when that fails
+        if not floats:
+            precisions = ["native"]
+        elif "float64" in floats:
+            precisions = ["float64", "float32"]
+        else:
+            precisions = ["float32", "float64"]
         attempts: list[str] = []
         for precision in precisions:
             specs = [_with_precision(s, precision) for s in inputs]
@@ -357,8 +363,11 @@ def _ort_dtype(ort_type: str) -> str:
 
 
 def _safe_type(name: str) -> bool:
-    """numpy dtypes are data, not code; skops 0.16 lists them as untrusted all the same."""
-    return name == "numpy.dtype" or name.startswith("numpy.dtypes.")
+    """Types baton trusts in a .skops file beyond skops' own defaults: numpy dtypes (data,
+    not code) and scikit-learn's own classes (skops 0.16 leaves some internals, such as
+    HistGradientBoosting's TreePredictor, off its list). Anything else needs --trust-pickle."""
+    return (name == "numpy.dtype" or name.startswith("numpy.dtypes.")
+            or name.startswith("sklearn."))
 
 
 def _load_skops(path: Path, trust: bool) -> Any:
