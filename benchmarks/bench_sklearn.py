@@ -1,0 +1,162 @@
+"""ONNX (through baton) vs the original scikit-learn model, measured side by side.
+
+    python benchmarks/bench_sklearn.py            # writes docs/benchmarks.md
+    python benchmarks/bench_sklearn.py --quick    # fewer repetitions, prints only
+
+For each model and batch size, the original's predict, onnxruntime on the bundle's model
+(bare InferenceSession.run on prepared feeds), baton.runtime.Session.run on the same feeds,
+and Session.predict on the DataFrame/array (feeds built from it) are timed interleaved in one
+process: each round runs every contender once, in rotating order, so drift on a shared
+machine hits all of them alike. Medians over the rounds; ratios are original / ONNX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def models() -> list[tuple[str, Any, Any, Any]]:
+    """(name, fitted model, training sample, query data) for each benchmarked model."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from baton.demo import train_demo_model
+
+    demo, X_train, X_test = train_demo_model()
+    rng = np.random.default_rng(0)
+    Xf = rng.normal(size=(5000, 20)).astype(np.float32)
+    yc = (Xf[:, 0] + Xf[:, 1] * Xf[:, 2] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0).fit(Xf, yc)
+    Xd = rng.normal(size=(5000, 20))
+    ridge = make_pipeline(StandardScaler(), Ridge()).fit(Xd, Xd @ rng.normal(size=20))
+    return [
+        ("demo pipeline (31 DataFrame columns, impute+scale+one-hot+logistic)", demo, X_train,
+         X_test),
+        ("RandomForestClassifier (100 trees, depth 10, 20 float32 features)", forest, Xf[:500],
+         Xf),
+        ("StandardScaler+Ridge (20 float64 features)", ridge, Xd[:500], Xd),
+    ]
+
+
+def rows_of(data: Any, n: int) -> Any:
+    if hasattr(data, "iloc"):
+        reps = -(-n // len(data))
+        import pandas as pd
+
+        return pd.concat([data] * reps, ignore_index=True).iloc[:n]
+    reps = -(-n // len(data))
+    return np.concatenate([data] * reps)[:n]
+
+
+def time_interleaved(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    for fn in fns.values():  # warm-up
+        for _ in range(3):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            t0 = time.perf_counter_ns()
+            fns[name]()
+            samples[name].append(time.perf_counter_ns() - t0)
+    return {k: statistics.median(v) / 1e6 for k, v in samples.items()}
+
+
+def contenders(predict: Callable[[Any], Any], raw: Any, sess: Any, data: Any,
+               feeds: dict[str, np.ndarray]) -> dict[str, Callable[[], Any]]:
+    return {
+        "original": lambda: predict(data),
+        "ort": lambda: raw.run(None, feeds),
+        "session.run": lambda: sess.run(feeds),
+        "session.predict": lambda: sess.predict(data),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds; print, don't write")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+    import sklearn
+
+    import baton
+    from baton.runtime import Session
+    from baton.runtime.session import make_ort_session
+    from baton.schema import to_feeds
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, model, sample, query in models():
+            path = baton.convert(model, sample).save(Path(tmp) / f"m{len(results)}.baton")
+            sess = Session(path)
+            raw = make_ort_session(str(path / "model.onnx"))
+            predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
+            for batch in (1, 1000):
+                data = rows_of(query, batch)
+                feeds = to_feeds(data, sess.inputs)
+                rounds = (200 if batch == 1 else 30) // (5 if args.quick else 1)
+                med = time_interleaved(contenders(predict, raw, sess, data, feeds), rounds)
+                results.append((name, batch, rounds, med))
+                print(f"{name[:40]:40s} batch {batch:5d}: " + ", ".join(
+                    f"{k} {v:.3f} ms" for k, v in med.items()), flush=True)
+
+    env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+           f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
+           f"onnxruntime {ort.__version__}, baton {baton.__version__}")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Latest results of `benchmarks/`. Every ratio below was measured side by side in one",
+        "run, on one machine; absolute times depend on the machine, ratios much less.",
+        "",
+        "## scikit-learn: original `predict` vs the converted model",
+        "",
+        "Command: `python benchmarks/bench_sklearn.py` (writes this section).",
+        f"Machine: {env}.",
+        "",
+        "Median milliseconds per call over interleaved rounds. *original*: the scikit-learn",
+        "model's `predict_proba` (classifiers) or `predict`, on the DataFrame or array.",
+        "*ort*: a bare `onnxruntime.InferenceSession.run` on prepared feeds. *Session.run*:",
+        "`baton.runtime.Session.run` on the same feeds (with its input validation).",
+        "*Session.predict*: `Session.predict` on the DataFrame or array (builds the feeds).",
+        "Speed-up = original / Session.predict.",
+        "",
+        "| model | batch | rounds | original ms | ort ms | Session.run ms | Session.predict ms "
+        "| speed-up | Session.run / ort |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, batch, rounds, med in results:
+        lines.append(
+            f"| {name} | {batch} | {rounds} | {med['original']:.3f} | {med['ort']:.3f} | "
+            f"{med['session.run']:.3f} | {med['session.predict']:.3f} | "
+            f"{med['original'] / med['session.predict']:.1f}x | "
+            f"{med['session.run'] / med['ort']:.2f} |")
+    lines.append("")
+    text = "\n".join(lines)
+    if args.quick:
+        print(text)
+        return
+    args.output.write_text(text)
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
