@@ -94,7 +94,9 @@ def convert(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle.")] = False,
     trust_pickle: TrustPickle = False,
     name: Annotated[str | None, typer.Option("--name", help="Model name in the bundle.")] = None,
-    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (default 18).")] = None,
+    opset: Annotated[int | None, typer.Option(
+        "--opset", help="Highest ONNX opset to use (default 18; lower if the graph needs "
+        "nothing newer).")] = None,
 ) -> None:
     """Convert MODEL to an ONNX bundle, checking parity on the sample."""
     import baton
@@ -199,7 +201,8 @@ def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the demo's "
                                          "files (replaced if it exists).")] = Path("baton-demo"),
 ) -> None:
-    """Train a scikit-learn pipeline on bundled data, convert, check and verify it."""
+    """Train a scikit-learn pipeline on bundled data, convert it, check parity on held-out
+    rows, and write the bundle and reports."""
     from baton._render import render_report
     from baton.demo import run_demo
 

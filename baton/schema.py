@@ -110,6 +110,11 @@ def infer_inputs(sample: Any, columns: Sequence[str] | None = None) -> list[Tens
     if is_dataframe(sample):
         cols = list(sample.columns) if columns is None else list(columns)
         _require_columns(sample, cols)
+        if len(sample) == 0:  # an empty frame's columns are object: no types to read
+            raise SchemaError(
+                "the sample is empty", expected="at least one row", found="0 rows",
+                hint="pass real rows of the data the model will see",
+            )
         return [
             TensorSpec(name=str(c), dtype=_column_dtype(sample[c]), shape=(BATCH, 1), column=str(c))
             for c in cols
@@ -180,7 +185,7 @@ def _as_array(data: Any, what: str) -> np.ndarray:
 
 
 def cast_to_spec(values: Any, spec: TensorSpec) -> np.ndarray:
-    """Cast one input's values to its spec, or raise a message naming input, expectation, finding."""
+    """Cast one input's values to its spec, or raise naming input, expectation and finding."""
     arr = values if isinstance(values, np.ndarray) else np.asarray(values)
     target = numpy_dtype(spec.dtype)
     found = f"{dtype_name_or_raw(arr.dtype)} {list(arr.shape)}"
@@ -192,19 +197,32 @@ def cast_to_spec(values: Any, spec: TensorSpec) -> np.ndarray:
         out.reshape(-1)[:] = ["" if _is_missing(v) else str(v) for v in flat]
         arr = out
     else:
+        raw = None
         if arr.dtype.kind in "USO":
+            # Text and objects reach integer and boolean inputs through float64, so that
+            # they get the checks below: "False" is not True, 1.5 is not 1, NaN is refused.
+            raw = arr
             try:
-                arr = arr.astype(target)
+                arr = arr.astype(np.float64 if target.kind in "iub" else target)
             except (TypeError, ValueError) as exc:
                 raise _bad_input(spec, found, "pass numbers for this input") from exc
-        elif arr.dtype != target:
+        if arr.dtype != target:
             if target.kind in "iub" and arr.dtype.kind == "f":
                 finite = arr[np.isfinite(arr)] if arr.size else arr
                 if len(finite) < arr.size or not np.all(finite == np.round(finite)):
                     raise _bad_input(
                         spec, found, "integer inputs cannot hold NaN or fractions; clean the data"
                     )
-            arr = arr.astype(target)
+                if target.kind in "iu":
+                    info = np.iinfo(target)
+                    if not np.all((finite >= info.min) & (finite < info.max + 1)):
+                        raise _bad_input(
+                            spec, found,
+                            f"values must lie in the {spec.dtype} range "
+                            f"[{info.min}, {info.max}]; clean or rescale the data",
+                        )
+            arr = _whole(raw, target) if raw is not None and target.kind in "iu" else (
+                arr.astype(target))
     if len(spec.shape) != arr.ndim:
         if arr.ndim == 1 and len(spec.shape) == 2 and spec.shape[1] == 1:
             arr = arr.reshape(-1, 1)
@@ -214,6 +232,15 @@ def cast_to_spec(values: Any, spec: TensorSpec) -> np.ndarray:
         if isinstance(want, int) and want != got:
             raise _bad_input(spec, found, f"pass {want} values per row for this input")
     return np.ascontiguousarray(arr)
+
+
+def _whole(raw: np.ndarray, target: np.dtype[Any]) -> np.ndarray:
+    """Checked whole numbers given as text or objects, exactly (no float rounding) if numpy
+    can read them so, e.g. Python ints beyond 2**53; else through float64 ("1.0")."""
+    try:
+        return raw.astype(target)
+    except (TypeError, ValueError, OverflowError):
+        return raw.astype(np.float64).astype(target)
 
 
 def dtype_name_or_raw(dtype: np.dtype[Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import onnx
@@ -14,20 +15,28 @@ def rename_values(model: onnx.ModelProto, mapping: Mapping[str, str]) -> None:
     if not mapping:
         return
     g = model.graph
+    used = {n for node in g.node for n in (*node.input, *node.output)}
+    used |= {i.name for i in g.initializer} | {i.name for i in g.input}
+    clashes = {new: f"{new}_baton_internal" for old, new in mapping.items()
+               if new in used and new not in mapping}
+    mapping = {**clashes, **mapping}
     for node in g.node:
         node.input[:] = [mapping.get(n, n) for n in node.input]
         node.output[:] = [mapping.get(n, n) for n in node.output]
     for vi in list(g.input) + list(g.output) + list(g.value_info):
         vi.name = mapping.get(vi.name, vi.name)
+    for init in g.initializer:
+        init.name = mapping.get(init.name, init.name)
 
 
-def replace_imputers(model: onnx.ModelProto) -> int:
+def replace_imputers(model: onnx.ModelProto, float_dtype: type[np.floating[Any]]) -> int:
     """Replace ``ai.onnx.ml.Imputer`` nodes by ``IsNaN``/``Equal`` + ``Where``.
 
     onnxruntime implements ``Imputer`` for float32 and int64 only, so a float64 pipeline
     with a ``SimpleImputer`` converts but does not load (``NOT_IMPLEMENTED: Imputer(1)``).
-    The replacement uses standard operators, which run in any precision; ``CastLike`` gives
-    the fill values the input's type.  Returns how many nodes were replaced.
+    The replacement uses standard operators (opset 9 and later), which run in any
+    precision; ``float_dtype`` is the graph's float type (the Imputer's input type).
+    Returns how many nodes were replaced.
     """
     g = model.graph
     new_nodes: list[onnx.NodeProto] = []
@@ -44,23 +53,40 @@ def replace_imputers(model: onnx.ModelProto) -> int:
             target = np.asarray(attrs.get("replaced_value_int64", 0), dtype=np.int64)
             is_nan = False
         else:
-            fill = np.asarray(attrs.get("imputed_value_floats", []), dtype=np.float32)
-            target = np.asarray(attrs.get("replaced_value_float", np.nan), dtype=np.float32)
+            fill = np.asarray(attrs.get("imputed_value_floats", []), dtype=float_dtype)
+            target = np.asarray(attrs.get("replaced_value_float", np.nan), dtype=float_dtype)
             is_nan = bool(np.isnan(target))
         g.initializer.append(numpy_helper.from_array(fill, f"{p}_fill"))
-        new_nodes.append(helper.make_node("CastLike", [f"{p}_fill", x], [f"{p}_fill_t"]))
         if is_nan:
             new_nodes.append(helper.make_node("IsNaN", [x], [f"{p}_mask"]))
         else:
             g.initializer.append(numpy_helper.from_array(target, f"{p}_target"))
-            new_nodes.append(helper.make_node("CastLike", [f"{p}_target", x], [f"{p}_target_t"]))
-            new_nodes.append(helper.make_node("Equal", [x, f"{p}_target_t"], [f"{p}_mask"]))
-        new_nodes.append(helper.make_node("Where", [f"{p}_mask", f"{p}_fill_t", x], [y]))
+            new_nodes.append(helper.make_node("Equal", [x, f"{p}_target"], [f"{p}_mask"]))
+        new_nodes.append(helper.make_node("Where", [f"{p}_mask", f"{p}_fill", x], [y]))
         replaced += 1
     if replaced:
         del g.node[:]
         g.node.extend(new_nodes)
     return replaced
+
+
+def select_column(model: onnx.ModelProto, output: str, column: int) -> None:
+    """Make graph output ``output`` (``[N, k]``) its column ``column`` alone (``[N]``)."""
+    g = model.graph
+    full = f"{output}_baton_all_columns"
+    rename_values(model, {output: full})
+    g.initializer.append(numpy_helper.from_array(np.asarray(column, dtype=np.int64),
+                                                 f"{output}_baton_column"))
+    g.node.append(helper.make_node("Gather", [full, f"{output}_baton_column"], [output], axis=1))
+    for i, vi in enumerate(g.output):
+        if vi.name == full:
+            elem = vi.type.tensor_type.elem_type
+            dim0 = vi.type.tensor_type.shape.dim[0] if vi.type.tensor_type.shape.dim else None
+            new = helper.make_tensor_value_info(
+                output, elem, [dim0.dim_param or (dim0.dim_value or None) if dim0 else None])
+            g.output.remove(vi)
+            g.output.insert(i, new)
+            break
 
 
 def normalise_opsets(model: onnx.ModelProto, minimum: Mapping[str, int]) -> None:

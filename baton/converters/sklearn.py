@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 import onnx
 
-from baton.converters._graph import normalise_opsets, rename_values, replace_imputers
+from baton.converters._graph import (
+    normalise_opsets,
+    rename_values,
+    replace_imputers,
+    select_column,
+)
 from baton.converters._registry import Conversion, register, register_loader
 from baton.errors import ConversionError, SchemaError, UnsupportedModelError, UsageError, require
 from baton.schema import TensorSpec, infer_inputs, is_dataframe
@@ -190,8 +195,9 @@ class SklearnConverter:
                     "baton's own tree emitter is planned.",
                     expected="a scikit-learn estimator that skl2onnx converts",
                     found=_class_path(est),
-                    hint="use GradientBoostingClassifier/Regressor or RandomForest, which "
-                    "convert, or keep this model out of the ONNX path for now",
+                    hint="GradientBoosting and RandomForest models convert (their trees compare "
+                    "in float32: check parity on your data), or keep this model out of the "
+                    "ONNX path for now",
                 )
         try:
             sk.utils.validation.check_is_fitted(model)
@@ -221,8 +227,8 @@ class SklearnConverter:
         for precision in precisions:
             specs = [_with_precision(s, precision) for s in inputs]
             try:
-                onx, notes = self._convert_once(model, specs, kinds, opset)
-                outputs = _validate_in_ort(onx, specs, sample, kinds)
+                onx, notes = self._convert_once(model, specs, kinds, opset, precision)
+                outputs = self._validate_in_ort(model, onx, specs, sample, kinds)
             except _AttemptFailed as exc:
                 attempts.append(f"{precision}: {exc}")
                 continue
@@ -230,8 +236,8 @@ class SklearnConverter:
             sk = _sklearn()
             if precision == "float32" and any(s.dtype == "float64" for s in inputs):
                 notes.append(
-                    "float64 inputs are narrowed to float32: part of the model has no float64 "
-                    "kernel in onnxruntime (" + "; ".join(attempts)[:300] + ")"
+                    "float64 inputs are narrowed to float32: the float64 conversion failed ("
+                    + "; ".join(attempts)[:300] + ")"
                 )
             return Conversion(
                 model=onx,
@@ -262,34 +268,42 @@ class SklearnConverter:
         )
 
     def _convert_once(
-        self, model: Any, specs: list[TensorSpec], kinds: list[str], opset: int | None
+        self, model: Any, specs: list[TensorSpec], kinds: list[str], opset: int | None,
+        precision: str,
     ) -> tuple[onnx.ModelProto, list[str]]:
         skl2onnx = require("skl2onnx", EXTRA, "Converting a scikit-learn model")
         initial_types = [(s.name, _onnx_type(s)) for s in specs]
         target = {"": opset or DEFAULT_OPSET, "ai.onnx.ml": ML_OPSET}
         final = _final_estimator(model)
-        options: dict[int, dict[str, Any]] | None = None
-        if "label" in kinds:
-            options = {id(final): {"zipmap": False}}
+        # skl2onnx's options differ per estimator and a wrong one is a NameError; the first
+        # candidate that the estimator accepts wins (no ZipMap; raw decision scores).
+        candidates: list[dict[int, dict[str, Any]] | None] = [None]
+        if "probabilities" in kinds:
+            candidates = [{id(final): {"zipmap": False}}, None]
+        elif "scores" in kinds:
+            candidates = [{id(final): {"raw_scores": True, "zipmap": False}},
+                          {id(final): {"raw_scores": True}}, {id(final): {"zipmap": False}}, None]
         notes: list[str] = []
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+        onx = None
+        errors = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for options in candidates:
                 try:
                     onx = skl2onnx.convert_sklearn(
                         model, initial_types=initial_types, options=options, target_opset=target
                     )
-                except NameError as exc:
-                    if "zipmap" not in str(exc):
-                        raise
-                    # estimators without probabilities (LinearSVC, ...) take no zipmap option
-                    onx = skl2onnx.convert_sklearn(
-                        model, initial_types=initial_types, target_opset=target
-                    )
-        except Exception as exc:  # noqa: BLE001 - skl2onnx raises anything on failure
-            raise _AttemptFailed(_first_line(exc)) from exc
-        if replace_imputers(onx):
-            normalise_opsets(onx, {"": 15})  # CastLike
+                    break
+                except NameError as exc:  # an option this estimator does not take
+                    errors.append(_first_line(exc))
+                except Exception as exc:  # noqa: BLE001 - skl2onnx raises anything on failure
+                    raise _AttemptFailed(_first_line(exc)) from exc
+        if onx is None:
+            raise _AttemptFailed("; ".join(errors))
+        if any(o.type.HasField("sequence_type") for o in onx.graph.output):
+            raise _AttemptFailed("skl2onnx kept a ZipMap output (a list of dicts)")
+        normalise_opsets(onx, {})
+        if precision == "float64" and replace_imputers(onx, np.float64):
             notes.append(
                 "Imputer nodes replaced by IsNaN/Where (onnxruntime has no float64 Imputer)"
             )
@@ -300,7 +314,42 @@ class SklearnConverter:
             )
         rename_values(onx, {old: new for old, new in zip(outs, kinds) if old != new})
         onx.producer_name = "baton"
+        onx.graph.name = type(model).__name__  # skl2onnx's is random: same model, same bytes
         return onx, notes
+
+
+    def _validate_in_ort(self, model: Any, onx: onnx.ModelProto, specs: list[TensorSpec],
+                         sample: Any, kinds: list[str]) -> list[TensorSpec]:
+        """Load and run the graph in onnxruntime on sample rows; the output specs.
+
+        A binary classifier's decision scores come out of skl2onnx as two columns (``s`` and
+        ``-s``, in an order that varies by estimator) where scikit-learn gives one; the
+        column that matches ``decision_function`` is kept.
+        """
+        from baton.runtime.session import make_ort_session
+        from baton.schema import take_rows, to_feeds
+
+        rows = take_rows(sample, np.arange(min(len(sample), 32)))
+        try:
+            sess = make_ort_session(onx.SerializeToString())
+            got = dict(zip(kinds, sess.run(None, to_feeds(rows, specs))))
+        except SchemaError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
+            raise _AttemptFailed(f"onnxruntime: {_first_line(exc)}") from exc
+        if "scores" in got and got["scores"].ndim == 2 and got["scores"].shape[1] == 2:
+            ref = self.predict(model, rows)["scores"]
+            if ref.ndim == 1:
+                errs = [np.max(np.abs(got["scores"][:, j] - ref)) for j in (0, 1)]
+                select_column(onx, "scores", int(np.argmin(errs)))
+                sess = make_ort_session(onx.SerializeToString())
+        outputs = []
+        for o, kind in zip(sess.get_outputs(), kinds):
+            shape = tuple("N" if i == 0 else (d if isinstance(d, int) else None)
+                          for i, d in enumerate(o.shape))
+            outputs.append(TensorSpec(name=o.name, dtype=_ort_dtype(o.type), shape=shape,
+                                      kind=kind))
+        return outputs
 
 
 class _AttemptFailed(Exception):
@@ -331,30 +380,6 @@ def _onnx_type(spec: TensorSpec) -> Any:
         "string": t.StringTensorType,
     }[spec.dtype]
     return cls(shape)
-
-
-def _validate_in_ort(
-    onx: onnx.ModelProto, specs: list[TensorSpec], sample: Any, kinds: list[str]
-) -> list[TensorSpec]:
-    """Load and run the graph in onnxruntime on a few sample rows; the output specs."""
-    from baton.runtime.session import make_ort_session
-    from baton.schema import take_rows, to_feeds
-
-    try:
-        sess = make_ort_session(onx.SerializeToString())
-        rows = take_rows(sample, np.arange(min(len(sample), 8)))
-        sess.run(None, to_feeds(rows, specs))
-    except SchemaError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
-        raise _AttemptFailed(f"onnxruntime: {_first_line(exc)}") from exc
-    outputs = []
-    for o, kind in zip(sess.get_outputs(), kinds):
-        dtype = _ort_dtype(o.type)
-        shape = tuple("N" if i == 0 else (d if isinstance(d, int) else None)
-                      for i, d in enumerate(o.shape))
-        outputs.append(TensorSpec(name=o.name, dtype=dtype, shape=shape, kind=kind))
-    return outputs
 
 
 def _ort_dtype(ort_type: str) -> str:

@@ -87,7 +87,7 @@ class OutputDiff:
             "kind": self.kind,
             "rows": self.rows,
             "passed": self.passed,
-            "tolerance": self.tolerance.to_dict(),
+            "tolerance": {k: to_jsonable(v) for k, v in self.tolerance.to_dict().items()},
             "mismatched_rows": self.mismatched_rows,
             "agreement": self.agreement,
             "max_abs": to_jsonable(self.max_abs),
@@ -143,7 +143,9 @@ def compare(
     exp, act = np.asarray(expected), _as_array(actual)
     rows = len(exp) if exp.ndim else 1
     if exp.shape != act.shape:
-        if exp.size == act.size and exp.squeeze().shape == act.squeeze().shape:
+        # (N,) and (N, 1) hold the same rows; (N, 1) and (1, N) do not.
+        same_rows = exp.ndim == 0 or act.ndim == 0 or len(exp) == len(act)
+        if same_rows and exp.size == act.size and exp.squeeze().shape == act.squeeze().shape:
             exp = exp.reshape(act.shape)
         else:
             return OutputDiff(
@@ -214,7 +216,8 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
         err = np.where(np.isnan(err), np.inf, err)  # NaN on one side only
         mag = np.abs(b)
         finite_b = np.isfinite(b)
-        bound = tol.atol + tol.rtol * np.where(finite_b, mag, 0.0)
+        mag_b = np.where(finite_b, mag, 0.0)
+        bound = tol.atol + tol.rtol * mag_b
         ok = equal | (finite_b & (err <= bound))
         rel = np.where(err == 0, 0.0, np.where(mag > 0, err / mag, np.inf))
         need_atol = np.where(ok & equal, 0.0, np.where(finite_b, err - tol.rtol * mag, np.inf))
@@ -238,10 +241,12 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
         name, kind, rows, bool(row_ok.all()), tol,
         mismatched_rows=int((~row_ok).sum()),
         max_abs=_stat(flat_err, np.max), max_rel=_stat(flat_rel, np.max),
-        p99_abs=_stat(flat_err, lambda x: np.percentile(x, 99)),
-        p99_rel=_stat(flat_rel, lambda x: np.percentile(x, 99)),
-        min_atol=max(_stat(need_atol.reshape(-1), np.max) or 0.0, 0.0),
-        min_rtol=max(_stat(need_rtol.reshape(-1), np.max) or 0.0, 0.0),
+        p99_abs=_stat(flat_err, _p99),
+        p99_rel=_stat(flat_rel, _p99),
+        min_atol=_passing(max(_stat(need_atol.reshape(-1), np.max) or 0.0, 0.0),
+                          lambda t: t + tol.rtol * mag_b, err, equal, finite_b),
+        min_rtol=_passing(max(_stat(need_rtol.reshape(-1), np.max) or 0.0, 0.0),
+                          lambda t: tol.atol + t * mag_b, err, equal, finite_b),
         worst=worst,
     )
     if kind in VECTOR_KINDS and b.shape[1] > 1:
@@ -251,6 +256,39 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
 
 def _stat(x: np.ndarray, fn: Callable[[np.ndarray], Any]) -> float | None:
     return float(fn(x)) if x.size else None
+
+
+def _p99(x: np.ndarray) -> float:
+    """The 99th percentile of errors (never NaN: they hold no NaN, but may hold inf).
+
+    Linear interpolation next to an infinite error computes ``inf - inf`` or ``0 * inf``;
+    the limit there is the upper neighbour, which ``method="higher"`` gives.
+    """
+    with np.errstate(invalid="ignore"):
+        p = float(np.percentile(x, 99))
+    return float(np.percentile(x, 99, method="higher")) if np.isnan(p) else p
+
+
+def _passing(t: float, bound: Callable[[float], np.ndarray], err: np.ndarray,
+             equal: np.ndarray, finite_b: np.ndarray) -> float:
+    """A minimum tolerance computed by subtraction, rounded up until it really passes.
+
+    ``err - rtol*|b|`` (or ``(err - atol)/|b|``) can land an ulp below the bound it was
+    solved from, so the reported "passes at" value would fail when re-run.
+    """
+    if not np.isfinite(t):
+        return t
+
+    def ok(v: float) -> bool:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return bool(np.all(equal | (finite_b & (err <= bound(v)))))
+
+    step = float(np.spacing(t))
+    cand = t
+    while not ok(cand) and np.isfinite(cand):
+        cand = t + step
+        step *= 2
+    return float(cand)
 
 
 def _min_cosine(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -54,6 +54,9 @@ CASES = [
     (lambda: SVC(probability=True, random_state=0), "binary", ["label", "probabilities"]),
     (lambda: LinearSVC(), "binary", ["label", "scores"]),
     (lambda: LinearSVC(), "multiclass", ["label", "scores"]),
+    (lambda: SVC(), "binary", ["label", "scores"]),
+    (lambda: make_pipeline(StandardScaler(), LinearSVC()), "binary", ["label", "scores"]),
+    (lambda: make_pipeline(StandardScaler(), LinearSVC()), "multiclass", ["label", "scores"]),
     (lambda: make_pipeline(StandardScaler(), Ridge()), "regression", ["prediction"]),
     (lambda: GradientBoostingRegressor(n_estimators=20, random_state=0), "regression",
      ["prediction"]),
@@ -79,6 +82,10 @@ def test_estimator_converts_with_parity(factory: Any, task: str, outputs: list[s
     assert report.rows == 120
     if "label" in outputs:
         assert report.output("label").agreement == 1.0
+    # outputs have scikit-learn's shapes: scores of a binary classifier are one column
+    expected = {"scores": model.decision_function(X_new)} if "scores" in outputs else {}
+    for name, ref in expected.items():
+        assert bundle.outputs[outputs.index(name)].shape[1:] == ref.shape[1:]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -188,3 +195,19 @@ def test_sample_shape_errors() -> None:
         baton.convert(model, X[:, 0])
     with pytest.raises(SchemaError, match="empty"):
         baton.convert(model, X[:0])
+
+
+def test_same_model_same_bytes(mixed_frame: Any, fitted_pipeline: Any) -> None:
+    """Conversion is deterministic, so a bundle's hash identifies the model."""
+    a = baton.convert(fitted_pipeline, mixed_frame).model_bytes
+    b = baton.convert(fitted_pipeline, mixed_frame).model_bytes
+    assert a == b
+
+
+@pytest.mark.parametrize("opset", [12, 15, 18])
+def test_explicit_opset_keeps_float64(mixed_frame: Any, fitted_pipeline: Any,
+                                      opset: int) -> None:
+    bundle = baton.convert(fitted_pipeline, mixed_frame, opset=opset)
+    assert bundle.manifest["precision"] == "float64"
+    assert bundle.manifest["onnx"]["opsets"]["ai.onnx"] <= opset
+    assert bundle.report
