@@ -71,6 +71,8 @@ def render_report(report: Report, console: Console) -> None:
                ["row", "original", "onnx", "abs err", "inputs"], rows)
     for n in report.notes:
         _say(console, f"note: {n}", "yellow")
+    for problem in report.problems:
+        _say(console, f"problem: {problem}", "red")
     text, style = verdict_line(report)
     _say(console, text, style)
 

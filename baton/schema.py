@@ -25,9 +25,10 @@ class TensorSpec:
     """One input or output of a converted model.
 
     ``shape`` uses ``"N"`` for the batch dimension and ``None`` for other dynamic ones.
-    ``column`` names the DataFrame column a tabular input comes from; ``kind`` says how an
-    output is compared (``label``, ``probabilities``, ``scores``, ``prediction``,
-    ``transformed``, ``tensor``).
+    ``column`` names the DataFrame column a ``[N, 1]`` input comes from; ``columns`` the
+    DataFrame columns, in order, that make up a ``[N, k]`` input (a model fitted on a
+    DataFrame that takes one matrix); ``kind`` says how an output is compared (``label``,
+    ``probabilities``, ``scores``, ``prediction``, ``transformed``, ``tensor``).
     """
 
     name: str
@@ -35,6 +36,12 @@ class TensorSpec:
     shape: tuple[int | str | None, ...]
     column: str | None = None
     kind: str | None = None
+    columns: tuple[str, ...] | None = None
+
+    @property
+    def from_frame(self) -> bool:
+        """Whether the input is read from named DataFrame columns."""
+        return self.column is not None or self.columns is not None
 
     def describe(self) -> str:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
@@ -43,6 +50,8 @@ class TensorSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["shape"] = list(self.shape)
+        if self.columns is not None:
+            d["columns"] = list(self.columns)
         return {k: v for k, v in d.items() if v is not None or k == "shape"}
 
     @classmethod
@@ -53,6 +62,7 @@ class TensorSpec:
             shape=tuple(d.get("shape", ())),
             column=d.get("column"),
             kind=d.get("kind"),
+            columns=tuple(d["columns"]) if d.get("columns") is not None else None,
         )
 
 
@@ -63,7 +73,7 @@ class Schema:
 
     @property
     def tabular(self) -> bool:
-        return bool(self.inputs) and all(s.column is not None for s in self.inputs)
+        return bool(self.inputs) and all(s.from_frame for s in self.inputs)
 
 
 def is_dataframe(obj: object) -> bool:
@@ -101,11 +111,13 @@ def dtype_name(dtype: np.dtype[Any]) -> str:
     )
 
 
-def infer_inputs(sample: Any, columns: Sequence[str] | None = None) -> list[TensorSpec]:
+def infer_inputs(sample: Any, columns: Sequence[str] | None = None, *,
+                 one_matrix: bool = False) -> list[TensorSpec]:
     """Infer the input schema from real sample data.
 
-    A DataFrame gives one ``[N, 1]`` input per column, named after it; a 2-D array gives
-    one input ``input`` of shape ``[N, features]``.
+    A DataFrame gives one ``[N, 1]`` input per column, named after it, or with
+    ``one_matrix`` one input ``input`` of shape ``[N, columns]`` that records the columns it
+    is read from; a 2-D array gives one input ``input`` of shape ``[N, features]``.
     """
     if is_dataframe(sample):
         cols = list(sample.columns) if columns is None else list(columns)
@@ -115,10 +127,11 @@ def infer_inputs(sample: Any, columns: Sequence[str] | None = None) -> list[Tens
                 "the sample is empty", expected="at least one row", found="0 rows",
                 hint="pass real rows of the data the model will see",
             )
-        return [
-            TensorSpec(name=str(c), dtype=_column_dtype(sample[c]), shape=(BATCH, 1), column=str(c))
-            for c in cols
-        ]
+        dtypes = {str(c): _column_dtype(sample[c]) for c in cols}
+        if one_matrix:
+            return [TensorSpec(name="input", dtype=_common_dtype(dtypes), shape=(BATCH, len(cols)),
+                               columns=tuple(dtypes))]
+        return [TensorSpec(name=c, dtype=t, shape=(BATCH, 1), column=c) for c, t in dtypes.items()]
     arr = _as_array(sample, "sample")
     if arr.ndim != 2:
         raise SchemaError(
@@ -133,6 +146,27 @@ def infer_inputs(sample: Any, columns: Sequence[str] | None = None) -> list[Tens
             hint="pass real rows of the data the model will see",
         )
     return [TensorSpec(name="input", dtype=dtype_name(arr.dtype), shape=(BATCH, arr.shape[1]))]
+
+
+def _common_dtype(dtypes: Mapping[str, str]) -> str:
+    """One dtype for columns that feed one matrix: the widest number, or text if all text."""
+    kinds = set(dtypes.values())
+    if kinds == {"string"}:
+        return "string"
+    if "string" in kinds:
+        text = [c for c, t in dtypes.items() if t == "string"]
+        raise SchemaError(
+            f"the model takes one numeric matrix, but column{'s' if len(text) > 1 else ''} "
+            f"{', '.join(map(repr, text[:5]))} hold{'' if len(text) > 1 else 's'} text",
+            expected="numeric columns (or a ColumnTransformer that encodes the text ones)",
+            found=", ".join(f"{c}: {t}" for c, t in list(dtypes.items())[:8]),
+            hint="encode text columns inside the pipeline, e.g. a ColumnTransformer with "
+            "OneHotEncoder, so that the converted model takes them as they come",
+        )
+    for t in ("float64", "float32", "int64", "bool"):
+        if t in kinds:
+            return "float64" if t == "float32" and kinds - {"float32"} else t
+    return "float64"
 
 
 def _column_dtype(series: Any) -> str:
@@ -194,7 +228,9 @@ def cast_to_spec(values: Any, spec: TensorSpec) -> np.ndarray:
             raise _bad_input(spec, found, "pass text for this input (categories or strings)")
         out = np.empty(arr.shape, dtype=object)
         flat = arr.reshape(-1)
-        out.reshape(-1)[:] = ["" if _is_missing(v) else str(v) for v in flat]
+        # str() of every value, missing ones included (None -> "None", NaN -> "nan"): the
+        # same text skl2onnx writes for the categories an encoder learned from them
+        out.reshape(-1)[:] = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
         arr = out
     else:
         raw = None
@@ -250,10 +286,6 @@ def dtype_name_or_raw(dtype: np.dtype[Any]) -> str:
         return str(dtype)
 
 
-def _is_missing(v: object) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
-
-
 def _bad_input(spec: TensorSpec, found: str, hint: str) -> InputValidationError:
     return InputValidationError(
         f"input {spec.name!r}: expected {spec.describe()}, got {found}",
@@ -269,14 +301,20 @@ def to_feeds(data: Any, inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
         raise SchemaError("the model declares no inputs", expected="at least one input",
                           found="none", hint="re-convert the model")
     if is_dataframe(data):
-        if all(s.column is not None for s in inputs):
-            _require_columns(data, [s.column for s in inputs if s.column is not None])
-            return {s.name: cast_to_spec(data[s.column].to_numpy(), s) for s in inputs}
+        if all(s.from_frame for s in inputs):
+            _require_columns(data, [c for s in inputs for c in _columns_of(s)])
+            return {s.name: cast_to_spec(_frame_values(data, s), s) for s in inputs}
         if len(inputs) == 1:
             return {inputs[0].name: cast_to_spec(data.to_numpy(), inputs[0])}
     if isinstance(data, Mapping):
         feeds = {}
         for s in inputs:
+            if s.columns is not None and s.name not in data:
+                missing = [c for c in s.columns if c not in data]
+                if not missing:
+                    feeds[s.name] = cast_to_spec(
+                        np.column_stack([np.asarray(data[c]) for c in s.columns]), s)
+                    continue
             key = s.column if s.column is not None and s.column in data else s.name
             if key not in data:
                 raise SchemaError(
@@ -298,6 +336,18 @@ def to_feeds(data: Any, inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
         found=f"an array of shape {arr.shape}",
         hint="pass a DataFrame with the named columns, or a dict of arrays keyed by input name",
     )
+
+
+def _columns_of(spec: TensorSpec) -> list[str]:
+    if spec.columns is not None:
+        return list(spec.columns)
+    return [spec.column] if spec.column is not None else []
+
+
+def _frame_values(frame: Any, spec: TensorSpec) -> np.ndarray:
+    if spec.columns is not None:
+        return np.asarray(frame[list(spec.columns)].to_numpy())
+    return np.asarray(frame[spec.column].to_numpy())
 
 
 def n_rows(data: Any) -> int:
@@ -323,11 +373,16 @@ def row_values(data: Any, row: int, limit: int = 20) -> dict[str, Any]:
         rec = data.iloc[row]
         items = [(str(k), rec[k]) for k in list(data.columns)[:limit]]
     elif isinstance(data, Mapping):
-        items = [(str(k), np.asarray(v)[row]) for k, v in list(data.items())[:limit]]
+        items = [(str(k), _scalar(np.asarray(v)[row])) for k, v in list(data.items())[:limit]]
     else:
         vals = np.asarray(data)[row].reshape(-1)
         items = [(f"x{i}", v) for i, v in enumerate(vals[:limit])]
     return {k: to_jsonable(v) for k, v in items}
+
+
+def _scalar(v: Any) -> Any:
+    """A one-element row of a [N, 1] input as its value."""
+    return v.reshape(-1)[0] if isinstance(v, np.ndarray) and v.size == 1 else v
 
 
 def to_jsonable(v: Any) -> Any:

@@ -182,3 +182,14 @@ def test_bad_bundles_are_bundle_errors(tmp_path: Path, content: str | None, matc
     with pytest.raises(BundleError, match=match) as info:
         baton.load(path)
     assert info.value.exit_code == 2
+
+
+def test_verify_fails_a_bundle_that_failed_parity_at_conversion(
+        fitted_pipeline: Any, mixed_frame: Any, tmp_path: Path) -> None:
+    bundle = baton.convert(fitted_pipeline, mixed_frame.iloc[:60])
+    bundle.manifest["parity"]["passed"] = False  # as written when conversion parity fails
+    path = bundle.save(tmp_path / "m.baton")
+    report = baton.verify(path)
+    assert all(report.outputs) and all(f.ok for f in report.files)
+    assert not report
+    assert any("failed parity when it was converted" in f for f in report.failures)

@@ -155,7 +155,9 @@ def test_missing_column_for_inference_is_named() -> None:
 def expected_feed(series: pd.Series, dtype: str) -> np.ndarray:
     """What one column must become: a contiguous [N, 1] array of the spec's dtype."""
     if dtype == "string":
-        vals = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
+        # missing text as Python prints it ("None", "nan"): the text skl2onnx gives the
+        # categories an encoder learned from missing values
+        vals = [{None: "None"}.get(v, "nan" if isinstance(v, float) and v != v else str(v))
                 for v in series.tolist()]
         return np.array(vals, dtype=object).reshape(-1, 1)
     return np.array(series.tolist(), dtype=NUMPY[dtype]).reshape(-1, 1)

@@ -14,6 +14,7 @@ What baton adds on top of skl2onnx:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,14 @@ def _estimators(model: Any) -> list[Any]:
     return found
 
 
+def _selects_columns(model: Any) -> bool:
+    """Whether the model's first step picks DataFrame columns by name (a ColumnTransformer)."""
+    steps = getattr(model, "steps", None)
+    if steps:
+        return _selects_columns(steps[0][1])
+    return type(model).__name__ == "ColumnTransformer"
+
+
 def _final_estimator(model: Any) -> Any:
     steps = getattr(model, "steps", None)
     if steps:
@@ -117,7 +126,9 @@ class SklearnConverter:
 
     def infer_inputs(self, model: Any, sample: Any) -> list[TensorSpec]:
         sample = self.prepare(model, sample)
-        inputs = infer_inputs(sample)
+        # one ONNX input per column where the model selects columns by name (a
+        # ColumnTransformer first); otherwise one matrix, read from the named columns
+        inputs = infer_inputs(sample, one_matrix=not _selects_columns(model))
         n_in = getattr(model, "n_features_in_", None)
         if not is_dataframe(sample) and n_in is not None and inputs[0].shape[1] != n_in:
             raise SchemaError(
@@ -363,7 +374,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _with_precision(spec: TensorSpec, precision: str) -> TensorSpec:
     if spec.dtype.startswith("float") and precision in ("float32", "float64"):
-        return TensorSpec(spec.name, precision, spec.shape, spec.column, spec.kind)
+        return dataclasses.replace(spec, dtype=precision)
     return spec
 
 

@@ -182,8 +182,12 @@ def verify(path: str | os.PathLike[str]) -> Report:
                 diffs.append(compare(o.name, o.kind or "tensor", golden_out[o.name],
                                      actual[o.name], tolerances.get(o.name, Tolerance()),
                                      lambda r: row_values(golden_in, r)))
+    problems = []
+    if manifest.get("parity", {}).get("passed") is False:
+        problems.append("the bundle failed parity when it was converted (see 'baton inspect' "
+                        "and report.json): it reproduces here, but it is not a proven model")
     rows = len(next(iter(golden_in.values()))) if golden_in else 0
     report = Report(kind="verify", model=str(manifest.get("source", {}).get("class", "?")),
                     target=str(path), rows=rows, outputs=diffs, files=checks,
-                    data="golden vectors", notes=notes)
+                    data="golden vectors", notes=notes, problems=problems)
     return report

@@ -78,8 +78,8 @@ class OutputDiff:
         return (f"max abs {_fmt(self.max_abs)}, max rel {_fmt(self.max_rel)}, "
                 f"p99 abs {_fmt(self.p99_abs)}; {self.mismatched_rows} of {self.rows} rows "
                 f"outside atol {self.tolerance.atol:g} + rtol {self.tolerance.rtol:g}; "
-                f"passes at atol >= {_fmt(self.min_atol)} (rtol {self.tolerance.rtol:g}) "
-                f"or rtol >= {_fmt(self.min_rtol)} (atol {self.tolerance.atol:g})")
+                f"passes at atol >= {_fmt_up(self.min_atol)} (rtol {self.tolerance.rtol:g}) "
+                f"or rtol >= {_fmt_up(self.min_rtol)} (atol {self.tolerance.atol:g})")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +126,21 @@ def _num(v: Any) -> float | None:
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3g}"
+
+
+def _fmt_up(v: float | None) -> str:
+    """Three significant digits, rounded up: a tolerance printed as "passes at" passes."""
+    if v is None:
+        return "n/a"
+    if not np.isfinite(v) or v == 0:
+        return f"{v:g}"
+    text = f"{v:.3g}"
+    if float(text) < v:
+        exp = int(np.floor(np.log10(abs(v)))) - 2
+        text = f"{(np.ceil(v / 10.0 ** exp) * 10.0 ** exp):.3g}"
+        if float(text) < v:  # rounding in the power of ten
+            text = f"{np.nextafter(float(text), np.inf):.17g}"
+    return text
 
 
 RowInputs = Callable[[int], dict[str, Any]]
@@ -219,7 +234,8 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
         mag_b = np.where(finite_b, mag, 0.0)
         bound = tol.atol + tol.rtol * mag_b
         ok = equal | (finite_b & (err <= bound))
-        rel = np.where(err == 0, 0.0, np.where(mag > 0, err / mag, np.inf))
+        rel = np.where(err == 0, 0.0,
+                       np.where((mag > 0) & np.isfinite(mag), err / mag, np.inf))
         need_atol = np.where(ok & equal, 0.0, np.where(finite_b, err - tol.rtol * mag, np.inf))
         need_rtol = np.where(
             ok & equal, 0.0,
@@ -230,7 +246,10 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
         row_ratio = ratio.max(axis=1) if b.shape[1] else np.zeros(rows)
     row_ok = ok.all(axis=1) if b.shape[1] else np.ones(rows, dtype=bool)
     flat_err, flat_rel = err.reshape(-1), rel.reshape(-1)
-    order = np.argsort(-row_ratio, kind="stable")
+    row_err = err.max(axis=1) if b.shape[1] else np.zeros(rows)
+    # by error relative to the tolerance, then (when the tolerance is 0 and every ratio is
+    # infinite) by the error itself
+    order = np.lexsort((-row_err, -row_ratio))
     shown = [int(r) for r in order[:WORST_ROWS] if row_ratio[r] > 0 or not row_ok[r]]
     worst = [
         WorstRow(r, row_inputs(r) if row_inputs else {}, _shown(b[r]), _shown(a[r]),

@@ -47,6 +47,7 @@ class Report:
     files: list[FileCheck] = field(default_factory=list)
     data: str | None = None
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=environment)
     created: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -54,7 +55,8 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return bool(self.outputs) and all(self.outputs) and all(f.ok for f in self.files)
+        return (bool(self.outputs) and all(self.outputs) and all(f.ok for f in self.files)
+                and not self.problems)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -66,7 +68,7 @@ class Report:
         out += [f"output {o.name}: {o.summary()}" for o in self.outputs if not o.passed]
         if not self.outputs:
             out.append("no outputs were compared")
-        return out
+        return out + self.problems
 
     def output(self, name: str) -> OutputDiff:
         for o in self.outputs:
@@ -88,6 +90,7 @@ class Report:
             "outputs": [o.to_dict() for o in self.outputs],
             "files": [f.to_dict() for f in self.files],
             "notes": self.notes,
+            "problems": self.problems,
             "environment": self.environment,
             "created": self.created,
         }
@@ -99,6 +102,7 @@ class Report:
             outputs=[OutputDiff.from_dict(o) for o in d["outputs"]],
             files=[FileCheck(f["file"], f["expected"], f["found"]) for f in d.get("files", [])],
             data=d.get("data"), notes=list(d.get("notes", [])),
+            problems=list(d.get("problems", [])),
             environment=dict(d.get("environment", {})), created=d.get("created", ""),
         )
 
@@ -138,6 +142,11 @@ class Report:
             if not f.ok:
                 ET.SubElement(case, "failure", type="IntegrityFailure",
                               message=f"expected sha256 {f.expected}, found {f.found or 'missing'}")
+            cases.append(case)
+        for i, problem in enumerate(self.problems):
+            case = ET.Element("testcase", classname=f"{suite_name}.bundle",
+                              name=f"problem {i + 1}", time="0")
+            ET.SubElement(case, "failure", type="BundleProblem", message=problem)
             cases.append(case)
         failures = sum(1 for c in cases if c.find("failure") is not None)
         root = ET.Element("testsuites", name="baton", tests=str(len(cases)),

@@ -58,7 +58,9 @@ class Session:
                 f"onnxruntime cannot load {MODEL} from {self.files.path}",
                 expected="a model this onnxruntime can run",
                 found=str(exc).strip().splitlines()[0][:300],
-                hint="check the onnxruntime version against the one recorded in baton.json",
+                hint="run 'baton verify' on the bundle (the file may be damaged); if it is "
+                "intact, compare this onnxruntime's version with onnx.onnxruntime_version "
+                "in baton.json",
             ) from exc
         self.output_names = [o.name for o in self._session.get_outputs()]
 

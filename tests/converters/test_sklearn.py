@@ -211,3 +211,57 @@ def test_explicit_opset_keeps_float64(mixed_frame: Any, fitted_pipeline: Any,
     assert bundle.manifest["precision"] == "float64"
     assert bundle.manifest["onnx"]["opsets"]["ai.onnx"] <= opset
     assert bundle.report
+
+
+def test_frame_without_column_transformer_is_one_matrix_read_by_name() -> None:
+    """A Pipeline fitted on a DataFrame that takes one matrix: one input [N, 30] that
+    records its columns, so a service's frame is read by column name, not position."""
+    from sklearn.datasets import load_breast_cancer
+
+    from baton.runtime import Session
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(X, y)
+    bundle = baton.convert(model, X)
+    (spec,) = bundle.inputs
+    assert (spec.name, spec.dtype, spec.shape) == ("input", "float64", ("N", 30))
+    assert spec.columns == tuple(X.columns)
+    assert bundle.report
+    reordered = X[list(X.columns[::-1])]
+    assert baton.check(model, bundle, reordered)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Session(bundle.save(f"{tmp}/m.baton")).predict(reordered)
+    np.testing.assert_array_equal(out["label"], model.predict(X))
+
+
+def test_text_column_without_encoder_is_a_schema_error() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "city": ["a", "b", "a", "b"]})
+    model = LogisticRegression().fit(frame[["x"]], [0, 1, 0, 1])
+    model.feature_names_in_ = np.array(["x", "city"], dtype=object)  # as if fitted on both
+    with pytest.raises(SchemaError, match="'city'.*text") as info:
+        baton.convert(model, frame)
+    assert "ColumnTransformer" in info.value.hint
+
+
+@pytest.mark.parametrize("missing", [None, float("nan")], ids=["None", "NaN"])
+def test_missing_text_category_matches(missing: Any) -> None:
+    """An encoder that learned a category from missing text: same predictions in ONNX."""
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=200),
+                          "s": rng.choice(np.array(["a", "b", missing], dtype=object), 200)})
+    y = ((frame["x"] > 0) | frame["s"].isna()).astype(int)
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["s"]),
+                                (StandardScaler(), ["x"])),
+        LogisticRegression()).fit(frame, y)
+    bundle = baton.convert(model, frame)
+    assert bundle.report, bundle.report.failures
+    assert baton.check(model, bundle, frame.iloc[::-1])

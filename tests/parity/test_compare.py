@@ -490,3 +490,25 @@ def test_cosine_similarity_is_reported_for_transformed(dtype: Any, data: st.Data
     assert d.min_cosine == pytest.approx(min(cos), rel=1e-9, abs=1e-12)
     assert compare("z", "transformed", b, b.copy(), Tolerance()).min_cosine == pytest.approx(1.0)
     assert compare("z", "probabilities", b, a, Tolerance()).min_cosine is None
+
+
+def test_worst_rows_with_zero_tolerance_are_ordered_by_error() -> None:
+    expected = np.zeros((6, 1))
+    actual = np.array([[1e-9], [5e-3], [1e-12], [2.0], [0.0], [3e-4]])
+    diff = compare("y", "prediction", expected, actual, Tolerance(atol=0.0, rtol=0.0))
+    assert [w.row for w in diff.worst] == [3, 1, 5, 0, 2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=20),
+       st.floats(1e-12, 1e3, allow_nan=False))
+def test_printed_passing_tolerance_passes(values: list[float], shift: float) -> None:
+    """The "passes at atol >= X" in the summary is a value that really passes."""
+    import re
+
+    b = np.asarray(values)
+    diff = compare("y", "prediction", b, b + shift, Tolerance(atol=0.0, rtol=1e-4))
+    if diff.passed:
+        return
+    printed = float(re.search(r"passes at atol >= (\S+)", diff.summary()).group(1))
+    assert compare("y", "prediction", b, b + shift, Tolerance(atol=printed, rtol=1e-4)).passed
