@@ -6,8 +6,9 @@
 For each model and batch size, the original's predict, onnxruntime on the bundle's model
 (bare InferenceSession.run on prepared feeds), baton.runtime.Session.run on the same feeds,
 and Session.predict on the DataFrame/array (feeds built from it) are timed interleaved in one
-process: each round runs every contender once, in rotating order, so drift on a shared
-machine hits all of them alike. Medians over the rounds; ratios are original / ONNX.
+process: each round runs every contender once, in a random order, so drift on a shared
+machine (and onnxruntime's thread-pool wake-up after the original ran) hits all alike.
+Medians over the rounds; ratios are original / ONNX.
 """
 
 from __future__ import annotations
@@ -69,9 +70,11 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str
             fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
     names = list(fns)
-    for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
+    rng = np.random.default_rng(0)
+    for _ in range(rounds):
+        # a fresh random order each round: whoever runs right after the original model pays
+        # for waking onnxruntime's thread pool, so that cost is spread evenly
+        for name in rng.permutation(names):
             t0 = time.perf_counter_ns()
             fns[name]()
             samples[name].append(time.perf_counter_ns() - t0)
@@ -99,7 +102,6 @@ def main() -> None:
 
     import baton
     from baton.runtime import Session
-    from baton.runtime.session import make_ort_session
     from baton.schema import to_feeds
 
     results = []
@@ -107,7 +109,7 @@ def main() -> None:
         for name, model, sample, query in models():
             path = baton.convert(model, sample).save(Path(tmp) / f"m{len(results)}.baton")
             sess = Session(path)
-            raw = make_ort_session(str(path / "model.onnx"))
+            raw = sess._session  # the same onnxruntime session: the ratio is baton's own cost
             predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
             for batch in (1, 1000):
                 data = rows_of(query, batch)
@@ -132,10 +134,12 @@ def main() -> None:
         "Command: `python benchmarks/bench_sklearn.py` (writes this section).",
         f"Machine: {env}.",
         "",
-        "Median milliseconds per call over interleaved rounds. *original*: the scikit-learn",
+        "Median milliseconds per call over interleaved rounds (each round runs every",
+        "contender once, in a random order). *original*: the scikit-learn",
         "model's `predict_proba` (classifiers) or `predict`, on the DataFrame or array.",
-        "*ort*: a bare `onnxruntime.InferenceSession.run` on prepared feeds. *Session.run*:",
-        "`baton.runtime.Session.run` on the same feeds (with its input validation).",
+        "*ort*: the bare `run` of the onnxruntime session inside the baton Session, on",
+        "prepared feeds. *Session.run*: `baton.runtime.Session.run` on the same feeds (with its",
+        "input validation).",
         "*Session.predict*: `Session.predict` on the DataFrame or array (builds the feeds).",
         "Speed-up = original / Session.predict.",
         "",
