@@ -66,11 +66,16 @@ def handled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _write_outputs(report: Any, json_file: Path | None, junit: Path | None) -> None:
+def _gate(report: Any, json_file: Path | None, junit: Path | None) -> None:
+    """Write the requested report files, render the report, exit with its verdict."""
+    from baton._render import render_report
+
     if json_file is not None:
         report.write_json(json_file)
     if junit is not None:
         report.write_junit(junit)
+    render_report(report, _out())
+    raise typer.Exit(EXIT_PASS if report else EXIT_GATE)
 
 
 TrustPickle = Annotated[
@@ -139,7 +144,6 @@ def check(
 ) -> None:
     """Compare MODEL with its converted form on DATA; exit 1 when parity fails."""
     import baton
-    from baton._render import render_report
     from baton.converters import load_model_file
     from baton.parity.check import open_target
 
@@ -154,9 +158,7 @@ def check(
                      for o in target.outputs}
     report = baton.check(loaded, bundle, frame, tolerance=tolerance)
     report.data = str(data)
-    _write_outputs(report, json_file, junit)
-    render_report(report, _out())
-    raise typer.Exit(EXIT_PASS if report else EXIT_GATE)
+    _gate(report, json_file, junit)
 
 
 @app.command()
@@ -168,12 +170,8 @@ def verify(
 ) -> None:
     """Check every file's hash and re-run the golden vectors on this machine's onnxruntime."""
     import baton
-    from baton._render import render_report
 
-    report = baton.verify(bundle)
-    _write_outputs(report, json_file, junit)
-    render_report(report, _out())
-    raise typer.Exit(EXIT_PASS if report else EXIT_GATE)
+    _gate(baton.verify(bundle), json_file, junit)
 
 
 @app.command()

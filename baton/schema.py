@@ -7,7 +7,7 @@ installed), and then imported inside the function.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -66,14 +66,14 @@ class TensorSpec:
         )
 
 
-@dataclass
-class Schema:
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec] = field(default_factory=list)
-
-    @property
-    def tabular(self) -> bool:
-        return bool(self.inputs) and all(s.from_frame for s in self.inputs)
+def from_ort(arg: Any, kind: str | None = None) -> TensorSpec:
+    """The spec of an onnxruntime ``NodeArg`` (a session's input or output); the first
+    dimension is the batch."""
+    inner = arg.type.removeprefix("tensor(").removesuffix(")")
+    dtype = {"float": "float32", "double": "float64"}.get(inner, inner)
+    shape = tuple(BATCH if i == 0 else (d if isinstance(d, int) else None)
+                  for i, d in enumerate(arg.shape))
+    return TensorSpec(name=arg.name, dtype=dtype, shape=shape, kind=kind)
 
 
 def is_dataframe(obj: object) -> bool:

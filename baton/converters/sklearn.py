@@ -29,8 +29,8 @@ from baton.converters._graph import (
     select_column,
 )
 from baton.converters._registry import Conversion, register, register_loader
-from baton.errors import ConversionError, SchemaError, UnsupportedModelError, UsageError, require
-from baton.schema import TensorSpec, infer_inputs, is_dataframe
+from baton.errors import SchemaError, UnsupportedModelError, UsageError, require
+from baton.schema import TensorSpec, from_ort, infer_inputs, is_dataframe
 from baton.tolerance import Tolerance
 
 EXTRA = "sklearn"
@@ -354,13 +354,7 @@ class SklearnConverter:
                 errs = [np.max(np.abs(got["scores"][:, j] - ref)) for j in (0, 1)]
                 select_column(onx, "scores", int(np.argmin(errs)))
                 sess = make_ort_session(onx.SerializeToString())
-        outputs = []
-        for o, kind in zip(sess.get_outputs(), kinds):
-            shape = tuple("N" if i == 0 else (d if isinstance(d, int) else None)
-                          for i, d in enumerate(o.shape))
-            outputs.append(TensorSpec(name=o.name, dtype=_ort_dtype(o.type), shape=shape,
-                                      kind=kind))
-        return outputs
+        return [from_ort(o, kind) for o, kind in zip(sess.get_outputs(), kinds)]
 
 
 class _AttemptFailed(Exception):
@@ -393,11 +387,6 @@ def _onnx_type(spec: TensorSpec) -> Any:
     return cls(shape)
 
 
-def _ort_dtype(ort_type: str) -> str:
-    inner = ort_type.removeprefix("tensor(").removesuffix(")")
-    return {"float": "float32", "double": "float64", "string": "string"}.get(inner, inner)
-
-
 def _safe_type(name: str) -> bool:
     """Types baton trusts in a .skops file beyond skops' own defaults: numpy dtypes (data,
     not code) and scikit-learn's own classes (skops 0.16 leaves some internals, such as
@@ -409,7 +398,7 @@ def _safe_type(name: str) -> bool:
 def _load_skops(path: Path, trust: bool) -> Any:
     sio = require("skops.io", EXTRA, "Loading a .skops model")
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        listed = sio.get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001 - a corrupt file raises anything
         raise UsageError(
             f"cannot read {path} as a skops file",
@@ -417,7 +406,7 @@ def _load_skops(path: Path, trust: bool) -> Any:
             found=_first_line(exc),
             hint="re-save the model with skops.io.dump(model, 'model.skops')",
         ) from exc
-    untrusted = [t for t in untrusted if not _safe_type(t)]
+    untrusted = [t for t in listed if not _safe_type(t)]
     if untrusted and not trust:
         raise UsageError(
             f"{path} contains types skops does not trust by default",
@@ -426,7 +415,7 @@ def _load_skops(path: Path, trust: bool) -> Any:
             hint="if you made this file and trust it, pass --trust-pickle to trust these types",
         )
     try:
-        return sio.load(path, trusted=sio.get_untrusted_types(file=path) or None)
+        return sio.load(path, trusted=listed or None)
     except Exception as exc:  # noqa: BLE001
         raise UsageError(
             f"cannot load {path}",
@@ -439,4 +428,4 @@ def _load_skops(path: Path, trust: bool) -> Any:
 register(SklearnConverter())
 register_loader(".skops", _load_skops, "scikit-learn, saved with skops")
 
-__all__ = ["SklearnConverter", "ConversionError"]
+__all__ = ["SklearnConverter"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from baton.parity.compare import OutputDiff, compare
 from baton.parity.report import Report
 from baton.runtime._files import MODEL, BundleFiles
 from baton.runtime.session import Session, make_ort_session
-from baton.schema import TensorSpec, n_rows, row_values, to_feeds
+from baton.schema import TensorSpec, from_ort, n_rows, row_values, to_feeds
 from baton.tolerance import Tolerance, ToleranceArg, resolve
 
 #: Names other tools give the outputs baton calls label/probabilities/prediction.
@@ -37,7 +38,6 @@ class Target:
     outputs: list[TensorSpec]
     tolerances: dict[str, Tolerance]
     run: Callable[[dict[str, np.ndarray]], dict[str, Any]]
-    files: list[Any]
 
 
 def open_target(bundle_or_onnx: Any) -> Target:
@@ -49,7 +49,7 @@ def open_target(bundle_or_onnx: Any) -> Target:
         return Target(
             str(bundle_or_onnx.path or f"<bundle {bundle_or_onnx.name}>"),
             bundle_or_onnx.inputs, bundle_or_onnx.outputs, bundle_or_onnx.tolerances,
-            lambda feeds: dict(zip(names, sess.run(names, feeds))), [],
+            lambda feeds: dict(zip(names, sess.run(names, feeds))),
         )
     path = Path(os.fspath(bundle_or_onnx))
     if path.suffix.lower() == ".onnx" and path.is_file():
@@ -57,7 +57,7 @@ def open_target(bundle_or_onnx: Any) -> Target:
     session = Session(path)
     tolerances = {k: Tolerance.from_dict(v)
                   for k, v in session.manifest.get("tolerances", {}).items()}
-    return Target(str(path), session.inputs, session.outputs, tolerances, session.run, [])
+    return Target(str(path), session.inputs, session.outputs, tolerances, session.run)
 
 
 def _bare_onnx(path: Path) -> Target:
@@ -70,23 +70,14 @@ def _bare_onnx(path: Path) -> Target:
             found=str(exc).strip().splitlines()[0][:300],
             hint="check the file is a complete .onnx model",
         ) from exc
-    from baton.converters.sklearn import _ort_dtype
-
     ins = sess.get_inputs()
-    inputs = [
-        TensorSpec(
-            name=i.name, dtype=_ort_dtype(i.type),
-            shape=tuple("N" if k == 0 else (d if isinstance(d, int) else None)
-                        for k, d in enumerate(i.shape)),
-            column=i.name if len(ins) > 1 else None,
-        )
-        for i in ins
-    ]
-    outputs = [TensorSpec(name=o.name, dtype=_ort_dtype(o.type), shape=tuple(o.shape))
-               for o in sess.get_outputs()]
+    inputs = [from_ort(i) for i in ins]
+    if len(ins) > 1:  # several inputs: each from the data column of its name
+        inputs = [dataclasses.replace(s, column=s.name) for s in inputs]
+    outputs = [from_ort(o) for o in sess.get_outputs()]
     names = [o.name for o in outputs]
     return Target(str(path), inputs, outputs, {},
-                  lambda feeds: dict(zip(names, sess.run(names, feeds))), [])
+                  lambda feeds: dict(zip(names, sess.run(names, feeds))))
 
 
 def _match_outputs(expected: Mapping[str, Any], outputs: list[TensorSpec]) -> list[tuple[str, str]]:
