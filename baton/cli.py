@@ -199,8 +199,7 @@ def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the demo's "
                                          "files (replaced if it exists).")] = Path("baton-demo"),
 ) -> None:
-    """Train a scikit-learn pipeline on bundled data, convert it, check parity on held-out
-    rows, and write the bundle and reports."""
+    """Train a scikit-learn pipeline on bundled data, convert it, check it on held-out rows."""
     from baton._render import render_report
     from baton.demo import run_demo
 
