@@ -9,6 +9,7 @@ from typing import Any
 
 from baton.bundle import Bundle, cast_expected, golden_rows
 from baton.errors import SchemaError
+from baton.parity.report import Report
 from baton.runtime._files import SCHEMA_VERSION
 from baton.schema import n_rows, take_rows, to_feeds, to_jsonable
 from baton.tolerance import ToleranceArg
@@ -76,7 +77,7 @@ def _default_name(class_path: str) -> str:
 
 
 def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg = None
-          ) -> Any:
+          ) -> Report:
     """Compare ``model`` with its converted form (a Bundle, bundle path or ``.onnx``) on
     ``data``; ``bool(report)`` is the verdict."""
     from baton.parity.check import check as _check
@@ -84,7 +85,7 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     return _check(model, bundle_or_onnx, data, tolerance=tolerance)
 
 
-def verify(path: str | os.PathLike[str]) -> Any:
+def verify(path: str | os.PathLike[str]) -> Report:
     """Check a bundle's hashes and golden vectors on this machine's onnxruntime."""
     from baton.parity.check import verify as _verify
 

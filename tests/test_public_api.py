@@ -1,0 +1,40 @@
+"""The public API, pinned: a change here is a change users see."""
+
+from __future__ import annotations
+
+import inspect
+
+import baton
+import baton.runtime
+
+
+def test_public_names() -> None:
+    assert sorted(baton.__all__) == sorted([
+        "BatonError", "Bundle", "BundleError", "BundleIntegrityError", "ConversionError",
+        "InputValidationError", "MissingDependencyError", "OutputDiff", "ParityError", "Report",
+        "SchemaError", "TensorSpec", "Tolerance", "UnsupportedModelError", "UsageError",
+        "__version__", "check", "convert", "io", "load", "verify",
+    ])
+    assert sorted(baton.runtime.__all__) == ["BundleFiles", "FileCheck", "Session",
+                                             "available_providers"]
+
+
+def test_signatures() -> None:
+    assert str(inspect.signature(baton.convert)) == (
+        "(model: 'Any', sample: 'Any', *, name: 'str | None' = None, "
+        "opset: 'int | None' = None) -> 'Bundle'")
+    assert str(inspect.signature(baton.check)) == (
+        "(model: 'Any', bundle_or_onnx: 'Any', data: 'Any', *, "
+        "tolerance: 'ToleranceArg' = None) -> 'Report'")
+    assert list(inspect.signature(baton.load).parameters) == ["path", "verify"]
+    assert list(inspect.signature(baton.runtime.Session).parameters) == [
+        "bundle", "providers", "verify"]
+
+
+def test_errors_carry_exit_codes() -> None:
+    assert baton.UsageError.exit_code == baton.SchemaError.exit_code == 2
+    assert baton.UnsupportedModelError.exit_code == baton.BundleError.exit_code == 2
+    assert baton.ParityError.exit_code == baton.BundleIntegrityError.exit_code == 1
+    assert baton.BatonError.exit_code == 3
+    assert issubclass(baton.UnsupportedModelError, baton.ConversionError)
+    assert issubclass(baton.InputValidationError, baton.SchemaError)
