@@ -1,0 +1,461 @@
+"""One tree-ensemble representation and one emitter, fed by each library's reader.
+
+Readers (LightGBM, XGBoost, CatBoost, scikit-learn) translate a fitted model into an
+:class:`Ensemble` of binary trees whose splits say exactly what the library computes:
+
+* ``LEQ``: ``x <= value`` goes to ``true`` (LightGBM, scikit-learn, CatBoost with its
+  children swapped); ``LT``: ``x < value`` (XGBoost); ``MEMBER``: ``x`` is one of
+  ``members`` (categorical splits);
+* ``missing_true``: where NaN goes;
+* ``round_to_float32`` on the ensemble: the library rounds every feature to float32 before
+  comparing (scikit-learn's trees, XGBoost, CatBoost); the graph then does the same cast.
+
+The emitter writes ``ai.onnx.ml`` opset 5 ``TreeEnsemble`` with float64 splits and float64
+inputs, which onnxruntime evaluates in double precision: a threshold is never rounded, so no
+row takes a branch the original would not take. The head (sigmoid, softmax, exp, class
+labels) is standard ONNX operators in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+Mode = Literal["LEQ", "LT", "MEMBER"]
+_MODE_CODE = {"LEQ": 0, "LT": 1, "MEMBER": 6}
+ML_OPSET = 5
+DEFAULT_OPSET = 18
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A leaf: one weight per target it contributes to."""
+
+    weights: tuple[tuple[int, float], ...]
+
+    @classmethod
+    def scalar(cls, value: float, target: int = 0) -> Leaf:
+        return cls(((target, float(value)),))
+
+
+@dataclass
+class Split:
+    feature: int
+    mode: Mode
+    value: float
+    true: int | Leaf
+    false: int | Leaf
+    missing_true: bool
+    members: tuple[float, ...] = ()
+
+
+@dataclass
+class Tree:
+    """``nodes[root]`` is the root when ``root`` is an int; a bare :class:`Leaf` is a tree
+    without splits."""
+
+    nodes: list[Split] = field(default_factory=list)
+    root: int | Leaf = 0
+
+    def add(self, split: Split) -> int:
+        self.nodes.append(split)
+        return len(self.nodes) - 1
+
+
+@dataclass
+class Ensemble:
+    n_features: int
+    n_targets: int
+    trees: list[Tree]
+    base: Sequence[float] = ()
+    #: divide the sum of the trees by this (a random forest's average); 1 = plain sum
+    divisor: float = 1.0
+    round_to_float32: bool = False
+    #: features that hold integer category codes, truncated like ``int(x)`` before comparing
+    categorical: Sequence[int] = ()
+    #: values with ``|x| <= zero_band`` are read as 0.0 (LightGBM drops them as zeros), and
+    #: as missing on the ``zero_as_missing`` features (LightGBM's Zero missing type)
+    zero_band: float = 0.0
+    zero_as_missing: Sequence[int] = ()
+
+    def thresholds(self) -> dict[int, np.ndarray]:
+        """Every numeric split value per feature (for tests and the parity search)."""
+        out: dict[int, list[float]] = {}
+        for t in self.trees:
+            for s in t.nodes:
+                if s.mode != "MEMBER":
+                    out.setdefault(s.feature, []).append(s.value)
+        return {k: np.unique(np.asarray(v, dtype=np.float64)) for k, v in out.items()}
+
+
+Transform = Literal["identity", "exp", "sigmoid", "softmax", "sigmoid_each"]
+
+
+@dataclass
+class Head:
+    """What turns the summed raw scores into outputs.
+
+    ``task``: ``regression`` (output ``prediction``) or ``classification`` (``label``,
+    ``probabilities`` and the margin ``raw_scores``). ``binary_margin``: a binary
+    classifier with one raw score per row (``p = transform(score)``, probabilities
+    ``[1-p, p]``).
+    """
+
+    task: Literal["regression", "classification"]
+    transform: Transform = "identity"
+    scale: float = 1.0
+    classes: np.ndarray | None = None
+    binary_margin: bool = False
+    #: regression with one target: output [N] like the library's predict (else [N, targets])
+    flatten: bool = True
+
+
+def emit(ens: Ensemble, head: Head, *, input_name: str = "input", name: str = "trees",
+         opset: int | None = None) -> onnx.ModelProto:
+    """The ONNX model for an ensemble and its head: input ``float64 [N, n_features]``."""
+    b = _Builder()
+    x = input_name
+    if ens.categorical:
+        x = _truncate_columns(b, x, ens.n_features, list(ens.categorical))
+    if ens.zero_band > 0 or ens.zero_as_missing:
+        x = _snap_zeros(b, x, ens.n_features, ens.zero_band, list(ens.zero_as_missing))
+    if ens.round_to_float32:
+        b.node("Cast", [x], ["x_f32"], to=TensorProto.FLOAT)
+        b.node("Cast", ["x_f32"], ["x_rounded"], to=TensorProto.DOUBLE)
+        x = "x_rounded"
+    b.nodes.append(_tree_ensemble_node(ens, x, "raw_sum"))
+    raw = "raw_sum"
+    if ens.divisor != 1.0:
+        b.const("divisor", np.asarray(ens.divisor, dtype=np.float64))
+        b.node("Div", [raw, "divisor"], ["raw_avg"])
+        raw = "raw_avg"
+    if len(ens.base) and any(v != 0.0 for v in ens.base):
+        b.const("base", np.asarray(ens.base, dtype=np.float64).reshape(1, -1))
+        b.node("Add", [raw, "base"], ["raw_scores"])
+    else:
+        b.node("Identity", [raw], ["raw_scores"])
+    outputs = _head(b, head, ens.n_targets)
+    graph = helper.make_graph(
+        b.nodes, name,
+        [helper.make_tensor_value_info(input_name, TensorProto.DOUBLE, ["N", ens.n_features])],
+        outputs, initializer=b.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", opset or DEFAULT_OPSET),
+        helper.make_opsetid("ai.onnx.ml", ML_OPSET)])
+    model.ir_version = 10
+    model.producer_name = "baton"
+    onnx.checker.check_model(model)
+    return model
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[TensorProto] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    def node(self, op: str, ins: list[str], outs: list[str], **attrs: Any) -> None:
+        self.nodes.append(helper.make_node(op, ins, outs, **attrs))
+
+
+def _truncate_columns(b: _Builder, x: str, n: int, columns: list[int]) -> str:
+    """``int(x)`` (truncation toward zero) on the categorical columns, as the libraries do
+    before looking a value up in a category set; NaN stays NaN."""
+    mask = np.zeros((1, n), dtype=bool)
+    mask[0, columns] = True
+    b.const("cat_mask", mask)
+    b.node("Abs", [x], ["x_abs"])
+    b.node("Floor", ["x_abs"], ["x_abs_floor"])
+    b.node("Sign", [x], ["x_sign"])
+    b.node("Mul", ["x_abs_floor", "x_sign"], ["x_trunc"])
+    b.node("Where", ["cat_mask", "x_trunc", x], ["x_cat"])
+    return "x_cat"
+
+
+def _snap_zeros(b: _Builder, x: str, n: int, band: float, missing: list[int]) -> str:
+    """``|x| <= band`` becomes 0.0, or NaN on the ``missing`` columns (whose splits then
+    send it the missing way)."""
+    fill = np.zeros((1, n), dtype=np.float64)
+    fill[0, missing] = np.nan
+    b.const("zero_fill", fill)
+    b.const("zero_band", np.asarray(band, dtype=np.float64))
+    b.node("Abs", [x], ["x_abs_z"])
+    b.node("LessOrEqual", ["x_abs_z", "zero_band"], ["x_is_zero"])
+    b.node("Where", ["x_is_zero", "zero_fill", x], ["x_zeros"])
+    return "x_zeros"
+
+
+def _tree_ensemble_node(ens: Ensemble, x: str, out: str) -> onnx.NodeProto:
+    modes: list[int] = []
+    features: list[int] = []
+    splits: list[float] = []
+    true_ids: list[int] = []
+    true_leaf: list[int] = []
+    false_ids: list[int] = []
+    false_leaf: list[int] = []
+    missing: list[int] = []
+    members: list[float] = []
+    roots: list[int] = []
+    leaf_targets: list[int] = []
+    leaf_weights: list[float] = []
+
+    def leaf_index(leaf: Leaf) -> int:
+        # one ONNX leaf per (target, weight); a multi-target leaf is split per target below
+        (target, weight), = leaf.weights
+        leaf_targets.append(target)
+        leaf_weights.append(weight)
+        return len(leaf_targets) - 1
+
+    for tree in _single_target_trees(ens):
+        offset = len(modes)
+        root = tree.root
+        nodes = tree.nodes
+        if isinstance(root, Leaf):  # a tree without splits: one split whose sides agree
+            nodes = [Split(0, "LEQ", 0.0, root, root, True)]
+            root = 0
+        roots.append(offset + root)
+        for s in nodes:
+            modes.append(_MODE_CODE[s.mode])
+            features.append(s.feature)
+            splits.append(s.value if s.mode != "MEMBER" else 0.0)
+            if s.mode == "MEMBER":
+                members.extend(s.members)
+                members.append(np.nan)
+            for child, ids, is_leaf in ((s.true, true_ids, true_leaf),
+                                        (s.false, false_ids, false_leaf)):
+                if isinstance(child, Leaf):
+                    ids.append(leaf_index(child))
+                    is_leaf.append(1)
+                else:
+                    ids.append(offset + child)
+                    is_leaf.append(0)
+            missing.append(int(s.missing_true))
+    attrs: dict[str, Any] = dict(
+        n_targets=ens.n_targets, aggregate_function=1, post_transform=0, tree_roots=roots,
+        nodes_modes=numpy_helper.from_array(np.asarray(modes, dtype=np.uint8)),
+        nodes_featureids=features,
+        nodes_splits=numpy_helper.from_array(np.asarray(splits, dtype=np.float64)),
+        nodes_truenodeids=true_ids, nodes_trueleafs=true_leaf,
+        nodes_falsenodeids=false_ids, nodes_falseleafs=false_leaf,
+        nodes_missing_value_tracks_true=missing,
+        leaf_targetids=leaf_targets,
+        leaf_weights=numpy_helper.from_array(np.asarray(leaf_weights, dtype=np.float64)),
+    )
+    if members:
+        attrs["membership_values"] = numpy_helper.from_array(
+            np.asarray(members, dtype=np.float64))
+    return helper.make_node("TreeEnsemble", [x], [out], domain="ai.onnx.ml", **attrs)
+
+
+def _single_target_trees(ens: Ensemble) -> list[Tree]:
+    """Trees whose leaves each feed one target: a tree with multi-target leaves (a random
+    forest classifier's class shares) becomes one copy per target."""
+    out = []
+    for tree in ens.trees:
+        leaves = [c for s in tree.nodes for c in (s.true, s.false) if isinstance(c, Leaf)]
+        if isinstance(tree.root, Leaf):
+            leaves.append(tree.root)
+        targets = sorted({t for leaf in leaves for t, _ in leaf.weights})
+        if all(len(leaf.weights) == 1 for leaf in leaves):
+            out.append(tree)
+            continue
+        for target in targets:
+            def pick(c: int | Leaf, target: int = target) -> int | Leaf:
+                if isinstance(c, Leaf):
+                    return Leaf(((target, dict(c.weights).get(target, 0.0)),))
+                return c
+            out.append(Tree([Split(s.feature, s.mode, s.value, pick(s.true), pick(s.false),
+                                   s.missing_true, s.members) for s in tree.nodes],
+                            pick(tree.root)))
+    return out
+
+
+def _transform(b: _Builder, head: Head, score: str) -> str:
+    """The library's output function on the raw scores, in float64."""
+    if head.scale != 1.0:
+        b.const("scale", np.asarray(head.scale, dtype=np.float64))
+        b.node("Mul", [score, "scale"], ["raw_scaled"])
+        score = "raw_scaled"
+    if head.transform == "identity":
+        return score
+    if head.transform == "exp":
+        b.node("Exp", [score], ["score_exp"])
+        return "score_exp"
+    if head.transform in ("sigmoid", "sigmoid_each"):
+        b.node("Sigmoid", [score], ["score_sigmoid"])
+        return "score_sigmoid"
+    if head.transform == "softmax":
+        b.node("Softmax", [score], ["score_softmax"], axis=1)
+        return "score_softmax"
+    raise ValueError(f"unknown transform {head.transform!r}")
+
+
+def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
+    def vi(name: str, elem: int, shape: list[Any]) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, elem, shape)
+
+    score = _transform(b, head, "raw_scores")
+    if head.task == "regression":
+        if head.flatten and n_targets == 1:
+            b.const("flat_shape", np.asarray([-1], dtype=np.int64))
+            b.node("Reshape", [score, "flat_shape"], ["prediction"])
+            return [vi("prediction", TensorProto.DOUBLE, ["N"])]
+        b.node("Identity", [score], ["prediction"])
+        return [vi("prediction", TensorProto.DOUBLE, ["N", n_targets])]
+
+    if head.classes is None:
+        raise ValueError("a classification head needs its classes")
+    n_classes = len(head.classes)
+    if head.binary_margin:
+        b.const("one", np.asarray(1.0, dtype=np.float64))
+        b.node("Sub", ["one", score], ["p0"])
+        b.node("Concat", ["p0", score], ["probabilities"], axis=1)
+    else:
+        b.node("Identity", [score], ["probabilities"])
+    b.node("ArgMax", ["probabilities"], ["label_index"], axis=1, keepdims=0)
+    classes = np.asarray(head.classes)
+    if classes.dtype.kind in "USO":
+        b.const("classes", np.asarray([str(c).encode() for c in classes], dtype=object))
+        label_type = TensorProto.STRING
+    else:
+        b.const("classes", classes.astype(np.int64))
+        label_type = TensorProto.INT64
+    b.node("Gather", ["classes", "label_index"], ["label"], axis=0)
+    return [vi("label", label_type, ["N"]),
+            vi("probabilities", TensorProto.DOUBLE, ["N", n_classes]),
+            vi("raw_scores", TensorProto.DOUBLE, ["N", n_targets])]
+
+
+OUTPUT_KINDS = {"label": "label", "probabilities": "probabilities", "raw_scores": "scores",
+                "prediction": "prediction"}
+#: How close a tree model's numbers must be: 1e-6 of the range the outputs span on the
+#: sample (the splits themselves are exact; what is left is the order of summation).
+RANGE_FRACTION = 1e-6
+
+
+class TreeConverter:
+    """Shared by the tree readers: schema, emission, validation, tolerances.
+
+    A reader subclass sets ``name``, ``framework``, ``extra`` and implements ``accepts``,
+    ``read`` (model -> :class:`Ensemble`, :class:`Head`), ``native_predict`` (the
+    library's own outputs, keyed like the ONNX outputs), ``feature_names`` and
+    ``versions``.
+    """
+
+    name = "trees"
+    framework = "trees"
+    extra = "all"
+
+    def accepts(self, model: Any) -> bool:
+        raise NotImplementedError
+
+    def read(self, model: Any) -> tuple[Ensemble, Head]:
+        raise NotImplementedError
+
+    def native_predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def feature_names(self, model: Any) -> list[str] | None:
+        return None
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def describe(self, model: Any) -> str:
+        cls = type(model)
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    # -- shared -----------------------------------------------------------------------
+
+    def prepare(self, model: Any, data: Any) -> Any:
+        from baton.schema import is_dataframe
+
+        names = self.feature_names(model)
+        if is_dataframe(data) and names is not None:
+            from baton.schema import _require_columns
+
+            _require_columns(data, names)
+            return data[names]
+        return data
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
+        import dataclasses
+
+        from baton.errors import SchemaError
+        from baton.schema import infer_inputs
+
+        prepared = self.prepare(model, sample)
+        (spec,) = infer_inputs(prepared, one_matrix=True)
+        ens, _ = self.read(model)
+        if spec.shape[1] != ens.n_features:
+            raise SchemaError(
+                "the sample does not have the number of features the model was trained on",
+                expected=f"{ens.n_features} features", found=f"{spec.shape[1]} columns",
+                hint="pass rows of the same feature matrix the model was fitted on",
+            )
+        # splits are compared in float64: every numeric input is fed as float64
+        return [dataclasses.replace(spec, dtype="float64")]
+
+    def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        import warnings
+
+        from baton.errors import SchemaError
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self.native_predict(model, self.prepare(model, data))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SchemaError(
+                f"the original model ({self.describe(model)}) rejected the data",
+                expected="data shaped like the model's training data",
+                found=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                hint="pass the same columns and types the model was trained on",
+            ) from exc
+
+    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
+                opset: int | None) -> Any:
+        from baton.converters._registry import Conversion
+        from baton.runtime.session import make_ort_session
+        from baton.schema import from_ort
+        from baton.tolerance import Tolerance
+
+        ens, head = self.read(model)
+        onx = emit(ens, head, input_name=inputs[0].name, name=type(model).__name__,
+                   opset=opset)
+        sess = make_ort_session(onx.SerializeToString())
+        outputs = [from_ort(o, OUTPUT_KINDS[o.name]) for o in sess.get_outputs()]
+        reference = self.predict(model, sample)
+        tolerances = {}
+        for o in outputs:
+            if o.kind == "label":
+                tolerances[o.name] = Tolerance()
+                continue
+            ref = np.asarray(reference[o.name], dtype=np.float64)
+            finite = ref[np.isfinite(ref)]
+            span = float(finite.max() - finite.min()) if finite.size else 0.0
+            atol = RANGE_FRACTION * (span if span > 0 else max(1.0, float(np.abs(finite).max(
+                initial=0.0))))
+            tolerances[o.name] = Tolerance(atol=atol, rtol=0.0)
+        notes = [f"{len(ens.trees)} trees, float64 splits (ai.onnx.ml TreeEnsemble opset 5)"]
+        if ens.round_to_float32:
+            notes.append("inputs rounded to float32 before the splits, as the library does")
+        return Conversion(
+            model=onx, inputs=inputs, outputs=outputs,
+            source={"framework": self.framework, "class": self.describe(model),
+                    "versions": self.versions()},
+            converter={"name": "baton.trees", "version": "1",
+                       "strategy": f"baton tree emitter from the {self.framework} reader",
+                       "attempts": ["float64: ok"], "notes": notes},
+            precision="float64",
+            tolerances=tolerances,
+        )

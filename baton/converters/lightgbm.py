@@ -1,0 +1,186 @@
+"""LightGBM: ``Booster``, ``LGBMClassifier``, ``LGBMRegressor``, ``LGBMRanker``.
+
+Read from ``Booster.dump_model()`` (thresholds printed with 17 significant digits, so they
+are the doubles LightGBM compares against) into baton's tree representation. LightGBM
+compares features in float64, so no rounding is added.
+
+Decision rules reproduced (LightGBM ``tree.h``):
+
+* any value with ``|x| <= 1e-35f`` is read as 0.0 (LightGBM's predictor keeps only
+  "non-zero" values);
+* numerical: ``x <= threshold`` goes left; NaN goes the default way when the node's
+  ``missing_type`` is ``NaN``; with ``None`` a NaN is compared as 0.0; with ``Zero`` a
+  NaN or a zero goes the default way;
+* categorical: ``int(x)`` in the node's category set goes left; NaN and negatives go right.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baton.converters._registry import register, register_loader
+from baton.converters._trees import Ensemble, Head, Leaf, Split, Tree, TreeConverter
+from baton.errors import UnsupportedModelError, UsageError, require
+
+EXTRA = "lightgbm"
+ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal)
+
+
+def _lgb() -> Any:
+    return require("lightgbm", EXTRA, "Converting a LightGBM model")
+
+
+def _booster(model: Any) -> Any:
+    return model.booster_ if hasattr(model, "booster_") else model
+
+
+class LightGBMConverter(TreeConverter):
+    name = "lightgbm"
+    framework = "lightgbm"
+    extra = EXTRA
+
+    def accepts(self, model: Any) -> bool:
+        return type(model).__module__.split(".")[0] == "lightgbm" and (
+            hasattr(model, "booster_") or type(model).__name__ == "Booster")
+
+    def versions(self) -> dict[str, str]:
+        return {"lightgbm": _lgb().__version__}
+
+    def feature_names(self, model: Any) -> list[str] | None:
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            return [str(n) for n in names]
+        return None
+
+    def _is_classifier(self, model: Any) -> bool:
+        return hasattr(model, "classes_") and hasattr(model, "predict_proba")
+
+    def read(self, model: Any) -> tuple[Ensemble, Head]:
+        if not hasattr(model, "booster_") and type(model).__name__ != "Booster":
+            raise UnsupportedModelError(
+                f"{self.describe(model)} is not a fitted LightGBM model",
+                expected="a fitted Booster or LGBMClassifier/LGBMRegressor/LGBMRanker",
+                found=self.describe(model), hint="fit the model before converting it",
+            )
+        try:
+            booster = _booster(model)
+        except Exception as exc:  # noqa: BLE001 - sklearn wrapper raises when unfitted
+            raise UsageError(f"{self.describe(model)} is not fitted", expected="a fitted model",
+                             found="no booster_", hint="call model.fit(X, y) first") from exc
+        dump = booster.dump_model()
+        objective = str(dump.get("objective", "regression")).split()
+        per_iter = int(dump.get("num_tree_per_iteration", 1))
+        trees = []
+        categorical: set[int] = set()
+        zero_missing: set[int] = set()
+        for info in dump["tree_info"]:
+            if info.get("is_linear"):
+                raise _linear()
+            target = int(info["tree_index"]) % per_iter
+            trees.append(_read_tree(info["tree_structure"], target, categorical, zero_missing))
+        n_iter = len(trees) // per_iter if per_iter else 0
+        ens = Ensemble(
+            n_features=int(dump["max_feature_idx"]) + 1, n_targets=per_iter, trees=trees,
+            divisor=float(n_iter) if dump.get("average_output") and n_iter else 1.0,
+            categorical=sorted(categorical),
+            zero_band=ZERO_THRESHOLD, zero_as_missing=sorted(zero_missing),
+        )
+        return ens, self._head(model, objective, per_iter)
+
+    def _head(self, model: Any, objective: list[str], per_iter: int) -> Head:
+        name = objective[0]
+        params = dict(p.split(":", 1) for p in objective[1:] if ":" in p)
+        scale = float(params.get("sigmoid", 1.0))
+        if name in ("binary", "cross_entropy", "xentropy"):
+            transform, binary = "sigmoid", True
+        elif name == "multiclass":
+            transform, binary, scale = "softmax", False, 1.0
+        elif name == "multiclassova":
+            transform, binary = "sigmoid_each", False
+        elif name in ("poisson", "gamma", "tweedie"):
+            transform, binary, scale = "exp", False, 1.0
+        elif name in ("regression", "regression_l1", "huber", "fair", "quantile", "mape",
+                      "lambdarank", "rank_xendcg", "custom"):
+            transform, binary, scale = "identity", False, 1.0
+        else:
+            raise UnsupportedModelError(
+                f"baton does not know LightGBM's objective {name!r}",
+                expected="binary, multiclass, multiclassova, cross_entropy, regression "
+                "objectives, poisson, gamma, tweedie, lambdarank, rank_xendcg",
+                found=" ".join(objective),
+                hint="convert a model trained with one of the supported objectives",
+            )
+        if self._is_classifier(model):
+            return Head("classification", transform, scale, np.asarray(model.classes_),
+                        binary_margin=binary)
+        return Head("regression", transform, scale, flatten=per_iter == 1)
+
+    def native_predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        if self._is_classifier(model):
+            raw = np.asarray(model.predict(data, raw_score=True), dtype=np.float64)
+            return {
+                "label": np.asarray(model.predict(data)),
+                "probabilities": np.asarray(model.predict_proba(data)),
+                "raw_scores": raw.reshape(len(raw), -1),
+            }
+        return {"prediction": np.asarray(model.predict(data))}
+
+
+def _read_tree(root: dict[str, Any], target: int, categorical: set[int],
+               zero_missing: set[int]) -> Tree:
+    tree = Tree()
+    if "leaf_value" in root:
+        tree.root = Leaf.scalar(root["leaf_value"], target)
+        return tree
+
+    def child(node: dict[str, Any]) -> int | Leaf:
+        if "leaf_value" in node:
+            return Leaf.scalar(node["leaf_value"], target)
+        return visit(node)
+
+    def visit(node: dict[str, Any]) -> int:
+        left, right = child(node["left_child"]), child(node["right_child"])
+        feature = int(node["split_feature"])
+        if node.get("decision_type") == "==":
+            categorical.add(feature)
+            members = tuple(float(v) for v in str(node["threshold"]).split("||"))
+            return tree.add(Split(feature, "MEMBER", 0.0, left, right, False, members))
+        threshold = float(node["threshold"])
+        missing = node.get("missing_type", "None")
+        if missing == "None":  # NaN is compared as 0.0
+            return tree.add(Split(feature, "LEQ", threshold, left, right, 0.0 <= threshold))
+        if missing == "Zero":  # zeros become NaN before the trees (Ensemble.zero_as_missing)
+            zero_missing.add(feature)
+        return tree.add(Split(feature, "LEQ", threshold, left, right,
+                              bool(node.get("default_left", True))))
+
+    tree.root = visit(root)
+    return tree
+
+
+def _linear() -> UnsupportedModelError:
+    return UnsupportedModelError(
+        "baton cannot convert LightGBM models with linear trees (linear_tree=True)",
+        expected="a LightGBM model with constant leaves", found="linear leaves",
+        hint="train with linear_tree=False",
+    )
+
+
+def _load_txt(path: Path, trust: bool) -> Any:
+    lgb = _lgb()
+    try:
+        return lgb.Booster(model_file=str(path))
+    except Exception as exc:  # noqa: BLE001 - LightGBM raises LightGBMError
+        raise UsageError(
+            f"cannot read {path} as a LightGBM model",
+            expected="a model saved with booster.save_model('model.txt')",
+            found=f"{type(exc).__name__}: {str(exc).strip()[:200]}",
+            hint="save the model with model.booster_.save_model(path)",
+        ) from exc
+
+
+register(LightGBMConverter())
+register_loader(".txt", _load_txt, "LightGBM model (booster.save_model)")
