@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from baton.converters._registry import register, register_loader
-from baton.converters._trees import Ensemble, Head, Leaf, Split, Tree, TreeConverter
+from baton.converters._trees import (
+    Ensemble,
+    Head,
+    Leaf,
+    Split,
+    Transform,
+    Tree,
+    TreeConverter,
+)
 from baton.errors import UnsupportedModelError, UsageError, require
 
 EXTRA = "lightgbm"
@@ -92,6 +100,7 @@ class LightGBMConverter(TreeConverter):
 
     def _head(self, model: Any, objective: list[str], per_iter: int) -> Head:
         name = objective[0]
+        transform: Transform
         params = dict(p.split(":", 1) for p in objective[1:] if ":" in p)
         scale = float(params.get("sigmoid", 1.0))
         if name in ("binary", "cross_entropy", "xentropy"):
