@@ -62,10 +62,13 @@ _CONVERTERS: list[Converter] = []
 _LOADERS: dict[str, tuple[Callable[[Path, bool], Any], str]] = {}
 
 
-def register(converter: Converter) -> Converter:
+def register(converter: Converter, *, before: str | None = None) -> Converter:
+    """Add a converter; ``before`` names one it must be asked before (a converter for some of
+    another's models, e.g. scikit-learn's tree ensembles before scikit-learn in general)."""
     if any(c.name == converter.name for c in _CONVERTERS):
         raise ValueError(f"a converter named {converter.name!r} is already registered")
-    _CONVERTERS.append(converter)
+    names = [c.name for c in _CONVERTERS]
+    _CONVERTERS.insert(names.index(before) if before in names else len(names), converter)
     return converter
 
 
