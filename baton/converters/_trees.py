@@ -113,6 +113,8 @@ class Head:
     binary_margin: bool = False
     #: regression with one target: output [N] like the library's predict (else [N, targets])
     flatten: bool = True
+    #: classifiers: also output the margin ``raw_scores`` (not for averaged class shares)
+    raw_scores: bool = True
 
 
 def emit(ens: Ensemble, head: Head, *, input_name: str = "input", name: str = "trees",
@@ -330,9 +332,11 @@ def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
         b.const("classes", classes.astype(np.int64))
         label_type = TensorProto.INT64
     b.node("Gather", ["classes", "label_index"], ["label"], axis=0)
-    return [vi("label", label_type, ["N"]),
-            vi("probabilities", TensorProto.DOUBLE, ["N", n_classes]),
-            vi("raw_scores", TensorProto.DOUBLE, ["N", n_targets])]
+    outputs = [vi("label", label_type, ["N"]),
+               vi("probabilities", TensorProto.DOUBLE, ["N", n_classes])]
+    if head.raw_scores:
+        outputs.append(vi("raw_scores", TensorProto.DOUBLE, ["N", n_targets]))
+    return outputs
 
 
 OUTPUT_KINDS = {"label": "label", "probabilities": "probabilities", "raw_scores": "scores",
