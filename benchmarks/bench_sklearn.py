@@ -14,19 +14,16 @@ Medians over the rounds; ratios are original / ONNX.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BENCHMARKS_MD, machine, time_interleaved, write_section  # noqa: E402
 
 
 def models() -> list[tuple[str, Any, Any, Any]]:
@@ -64,23 +61,6 @@ def rows_of(data: Any, n: int) -> Any:
     return np.concatenate([data] * reps)[:n]
 
 
-def time_interleaved(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
-    for fn in fns.values():  # warm-up
-        for _ in range(3):
-            fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    names = list(fns)
-    rng = np.random.default_rng(0)
-    for _ in range(rounds):
-        # a fresh random order each round: whoever runs right after the original model pays
-        # for waking onnxruntime's thread pool, so that cost is spread evenly
-        for name in rng.permutation(names):
-            t0 = time.perf_counter_ns()
-            fns[name]()
-            samples[name].append(time.perf_counter_ns() - t0)
-    return {k: statistics.median(v) / 1e6 for k, v in samples.items()}
-
-
 def contenders(predict: Callable[[Any], Any], raw: Any, sess: Any, data: Any,
                feeds: dict[str, np.ndarray]) -> dict[str, Callable[[], Any]]:
     return {
@@ -94,7 +74,7 @@ def contenders(predict: Callable[[Any], Any], raw: Any, sess: Any, data: Any,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds; print, don't write")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--output", type=Path, default=BENCHMARKS_MD)
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -120,17 +100,9 @@ def main() -> None:
                 print(f"{name[:40]:40s} batch {batch:5d}: " + ", ".join(
                     f"{k} {v:.3f} ms" for k, v in med.items()), flush=True)
 
-    env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-           f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
-           f"onnxruntime {ort.__version__}, baton {baton.__version__}")
+    env = machine(**{"scikit-learn": sklearn.__version__, "onnxruntime": ort.__version__,
+                     "baton": baton.__version__})
     lines = [
-        "# Benchmarks",
-        "",
-        "Latest results of `benchmarks/`. Every ratio below was measured side by side in one",
-        "run, on one machine; absolute times depend on the machine, ratios much less.",
-        "",
-        "## scikit-learn: original `predict` vs the converted model",
-        "",
         "Command: `python benchmarks/bench_sklearn.py` (writes this section).",
         f"Machine: {env}.",
         "",
@@ -153,12 +125,10 @@ def main() -> None:
             f"{med['session.run']:.3f} | {med['session.predict']:.3f} | "
             f"{med['original'] / med['session.predict']:.1f}x | "
             f"{med['session.run'] / med['ort']:.2f} |")
-    lines.append("")
-    text = "\n".join(lines)
     if args.quick:
-        print(text)
+        print("\n".join(lines))
         return
-    args.output.write_text(text)
+    write_section("scikit-learn: original `predict` vs the converted model", lines, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
 
 

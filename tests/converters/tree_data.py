@@ -42,10 +42,11 @@ def class_target(X: np.ndarray, n_classes: int = 2, seed: int = 1) -> np.ndarray
 
 def neighbours(value: float) -> list[float]:
     """A threshold, its float64 neighbours, and the float32 values around it."""
-    f32 = np.float32(value)
-    out = {value, np.nextafter(value, -np.inf), np.nextafter(value, np.inf), float(f32),
-           float(np.nextafter(f32, np.float32(-np.inf))),
-           float(np.nextafter(f32, np.float32(np.inf)))}
+    with np.errstate(over="ignore"):  # borders at +-FLT_MAX (CatBoost's NaN borders)
+        f32 = np.float32(value)
+        out = {value, np.nextafter(value, -np.inf), np.nextafter(value, np.inf), float(f32),
+               float(np.nextafter(f32, np.float32(-np.inf))),
+               float(np.nextafter(f32, np.float32(np.inf)))}
     return sorted(v for v in out if np.isfinite(v))
 
 
