@@ -78,6 +78,8 @@ def _gate(report: Any, json_file: Path | None, junit: Path | None) -> None:
     raise typer.Exit(EXIT_PASS if report else EXIT_GATE)
 
 
+MODEL_FILES = ("Model file: .skops (scikit-learn), .txt (LightGBM), .json/.ubj (XGBoost), "
+               ".cbm (CatBoost), or .pkl/.joblib with --trust-pickle.")
 TrustPickle = Annotated[
     bool,
     typer.Option("--trust-pickle", help="Allow .pkl/.joblib model files (loading a pickle "
@@ -91,8 +93,7 @@ JunitOut = Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML 
 @app.command()
 @handled
 def convert(
-    model: Annotated[Path, typer.Argument(help="Model file: .skops, or .pkl/.joblib with "
-                                          "--trust-pickle.")],
+    model: Annotated[Path, typer.Argument(help=MODEL_FILES)],
     sample: Annotated[Path, typer.Option("--sample", help="Real input rows (.csv, .parquet, "
                                          ".npy, .npz); the input schema is inferred from them.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Bundle directory to write.")],
@@ -129,7 +130,7 @@ def convert(
 @app.command()
 @handled
 def check(
-    model: Annotated[Path, typer.Argument(help="The original model file.")],
+    model: Annotated[Path, typer.Argument(help="The original model. " + MODEL_FILES)],
     bundle: Annotated[Path, typer.Argument(help="A bundle directory, zipped .baton, or a "
                                            "bare .onnx file.")],
     data: Annotated[Path, typer.Option("--data", help="Input rows to compare on (.csv, "

@@ -113,7 +113,9 @@ def load_model_file(path: str | Path, *, trust_pickle: bool = False) -> Any:
             f"baton cannot read model files of type {suffix or '(no suffix)'!r}: {p}",
             expected="one of " + ", ".join(f"{s} ({w})" for s, (_, w) in sorted(_LOADERS.items())),
             found=suffix or "no suffix",
-            hint="save the model with skops (skops.io.dump(model, 'model.skops'))",
+            hint="save scikit-learn models with skops.io.dump(model, 'model.skops'), LightGBM "
+            "with booster.save_model('model.txt'), XGBoost with save_model('model.json'), "
+            "CatBoost with save_model('model.cbm')",
         )
     loader, _ = _LOADERS[suffix]
     return loader(p, trust_pickle)

@@ -61,6 +61,10 @@ class LightGBMConverter(TreeConverter):
         names = getattr(model, "feature_names_in_", None)
         if names is not None:
             return [str(n) for n in names]
+        if hasattr(model, "feature_name"):  # a Booster: the names it was trained with,
+            found = [str(n) for n in model.feature_name()]  # unless LightGBM made them up
+            if found != [f"Column_{i}" for i in range(len(found))]:
+                return found
         return None
 
     def _is_classifier(self, model: Any) -> bool:
