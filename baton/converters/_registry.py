@@ -130,4 +130,4 @@ def _load_builtin() -> None:
     if _BUILTIN_LOADED:
         return
     _BUILTIN_LOADED = True
-    from baton.converters import _pickle, catboost, lightgbm, sklearn  # noqa: F401
+    from baton.converters import _pickle, catboost, lightgbm, sklearn, xgboost  # noqa: F401

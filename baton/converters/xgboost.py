@@ -173,7 +173,8 @@ class XGBoostConverter(TreeConverter):
         base = _base_margin(params.get("base_score", "0"), link, n_targets)
         ens = Ensemble(n_features=n_features, n_targets=n_targets, trees=trees, base=base,
                        round_to_float32=True, categorical=sorted(categorical))
-        head, class_index = self._head(model, objective, transform, n_targets)
+        head, class_index = self._head(model, objective, transform, n_targets,
+                                       multi_label=int(params.get("num_target", 1)) > 1)
         extras = _Extras(missing=self._missing(model), categorical=tuple(sorted(categorical)),
                          class_index=class_index)
         return ens, head, extras
@@ -211,9 +212,16 @@ class XGBoostConverter(TreeConverter):
         value = float("nan") if missing is None else float(missing)
         return None if math.isnan(value) else value
 
-    def _head(self, model: Any, objective: str, transform: Transform,
-              n_targets: int) -> tuple[Head, bool]:
+    def _head(self, model: Any, objective: str, transform: Transform, n_targets: int, *,
+              multi_label: bool) -> tuple[Head, bool]:
         if _is_classifier(model):
+            if multi_label:
+                raise UnsupportedModelError(
+                    "baton cannot convert a multi-label XGBClassifier",
+                    expected="one label per row (binary or multi-class)",
+                    found=f"{n_targets} labels per row",
+                    hint="convert one classifier per label",
+                )
             if objective not in _CLASSIFIER_OBJECTIVES:
                 raise UnsupportedModelError(
                     f"baton cannot convert an XGBClassifier trained with {objective!r}",
@@ -221,17 +229,8 @@ class XGBoostConverter(TreeConverter):
                     "multi:softmax", found=objective,
                     hint="train the classifier with one of those objectives",
                 )
-            classes = np.asarray(model.classes_)
-            binary = n_targets == 1
-            if n_targets != (1 if len(classes) == 2 else len(classes)):
-                raise UnsupportedModelError(
-                    "baton cannot convert a multi-label XGBClassifier",
-                    expected="one label per row (binary or multi-class)",
-                    found=f"{n_targets} targets for {len(classes)} classes",
-                    hint="convert a single-label classifier",
-                )
-            return Head("classification", transform, classes=classes,
-                        binary_margin=binary), False
+            return Head("classification", transform, classes=np.asarray(model.classes_),
+                        binary_margin=n_targets == 1), False
         if objective == "multi:softmax":  # a Booster predicts the class index
             return Head("regression", "identity", flatten=False), True
         return Head("regression", transform, flatten=n_targets == 1), False
@@ -296,6 +295,13 @@ def _base_margin(text: Any, link: str, n_targets: int) -> list[float]:
         values = [0.0]
     if len(values) == 1 and n_targets > 1:
         values = values * n_targets
+    if (link == "logit" and not all(0.0 < v < 1.0 for v in values)) or (
+            link == "log" and not all(v > 0.0 for v in values)):
+        raise UnsupportedModelError(
+            "the model's base_score has no margin under its objective",
+            expected="a probability in (0, 1)" if link == "logit" else "a positive value",
+            found=f"base_score={text}", hint="train with a base_score in the objective's range",
+        )
     if link == "logit":
         values = [-math.log(1.0 / v - 1.0) for v in values]
     elif link == "log":
