@@ -160,8 +160,9 @@ def _common_dtype(dtypes: Mapping[str, str]) -> str:
             f"{', '.join(map(repr, text[:5]))} hold{'' if len(text) > 1 else 's'} text",
             expected="numeric columns (or a ColumnTransformer that encodes the text ones)",
             found=", ".join(f"{c}: {t}" for c, t in list(dtypes.items())[:8]),
-            hint="encode text columns inside the pipeline, e.g. a ColumnTransformer with "
-            "OneHotEncoder, so that the converted model takes them as they come",
+            hint="pass text and category columns as numeric codes; in a scikit-learn "
+            "Pipeline, encode them inside it (a ColumnTransformer with OneHotEncoder) so "
+            "that the converted model takes them as they come",
         )
     for t in ("float64", "float32", "int64", "bool"):
         if t in kinds:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["cli.md", "bundle.md", "parity.md", "runtime.md", "scikit-learn.md"]
+PAGES = ["cli.md", "bundle.md", "parity.md", "runtime.md", "scikit-learn.md", "trees.md"]
 BIN = Path(sys.executable).parent
 
 
