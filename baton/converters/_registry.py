@@ -130,4 +130,11 @@ def _load_builtin() -> None:
     if _BUILTIN_LOADED:
         return
     _BUILTIN_LOADED = True
-    from baton.converters import _pickle, catboost, lightgbm, sklearn, xgboost  # noqa: F401
+    from baton.converters import (  # noqa: F401
+        _pickle,
+        catboost,
+        lightgbm,
+        sklearn,
+        sklearn_trees,
+        xgboost,
+    )

@@ -37,7 +37,10 @@ EXTRA = "sklearn"
 DEFAULT_OPSET = 18
 ML_OPSET = 3
 
-#: Estimators skl2onnx 1.20 cannot convert, with the reason shown to the user.
+OTHER_FRAMEWORKS = ("lightgbm", "xgboost", "catboost")
+
+#: Estimators skl2onnx 1.20 cannot convert, with the reason shown to the user (bare ones go
+#: to baton's own tree converter, baton.converters.sklearn_trees; these are inside Pipelines).
 KNOWN_UNSUPPORTED = {
     "HistGradientBoostingClassifier": (
         "skl2onnx 1.20 fails on it (it writes a boolean attribute into the tree nodes that "
@@ -96,6 +99,12 @@ class SklearnConverter:
     extra = EXTRA
 
     def accepts(self, model: Any) -> bool:
+        """scikit-learn's own estimators and Pipelines, and user classes built on them, but
+        not other frameworks' scikit-learn-style wrappers (LGBMClassifier, XGBRegressor...),
+        which their own converters take."""
+        root = type(model).__module__.split(".")[0]
+        if root in OTHER_FRAMEWORKS:
+            return False
         return any(c.__module__.split(".")[0] == "sklearn" for c in type(model).__mro__[:-1])
 
     def describe(self, model: Any) -> str:
@@ -202,13 +211,13 @@ class SklearnConverter:
             reason = KNOWN_UNSUPPORTED.get(type(est).__name__)
             if reason:
                 raise UnsupportedModelError(
-                    f"baton cannot convert {type(est).__name__} yet: {reason}. Support through "
-                    "baton's own tree emitter is planned.",
-                    expected="a scikit-learn estimator that skl2onnx converts",
-                    found=_class_path(est),
-                    hint="GradientBoosting and RandomForest models convert (their trees compare "
-                    "in float32: check parity on your data), or keep this model out of the "
-                    "ONNX path for now",
+                    f"baton cannot convert a Pipeline containing {type(est).__name__}: "
+                    f"{reason}. baton converts it exactly on its own (not inside a Pipeline).",
+                    expected="a Pipeline whose steps skl2onnx converts, or the bare "
+                    f"{type(est).__name__}",
+                    found=f"{_class_path(model)} containing {_class_path(est)}",
+                    hint="apply the preprocessing steps yourself and convert the fitted "
+                    f"{type(est).__name__} alone (baton.convert(model, X_transformed))",
                 )
         try:
             sk.utils.validation.check_is_fitted(model)
