@@ -6,19 +6,31 @@ Readers (LightGBM, XGBoost, CatBoost, scikit-learn) translate a fitted model int
 * ``LEQ``: ``x <= value`` goes to ``true`` (LightGBM, scikit-learn, CatBoost with its
   children swapped); ``LT``: ``x < value`` (XGBoost); ``MEMBER``: ``x`` is one of
   ``members`` (categorical splits);
-* ``missing_true``: where NaN goes;
-* ``round_to_float32`` on the ensemble: the library rounds every feature to float32 before
-  comparing (scikit-learn's trees, XGBoost, CatBoost); the graph then does the same cast.
+* ``missing_true``: where NaN goes.
+
+What the library does to a row before its trees, in this order (each step only where the
+ensemble asks for it):
+
+1. ``round_to_float32``: every feature rounded to float32 (scikit-learn's trees, XGBoost,
+   CatBoost); the graph does the same cast and compares the rounded value in float64;
+2. ``missing_value``: one more value read as missing (NaN), compared after the rounding;
+3. ``categorical`` columns: a code outside ``category_range`` takes the false branch of
+   every ``MEMBER`` split, any other code is truncated like ``int(x)``;
+4. ``zero_band`` / ``zero_as_missing``: LightGBM's zeros.
+
+How the trees are added (``accumulate``): in float64 by onnxruntime (``"float64"``, the
+default), or one tree after another in float32 starting from the base margin, as XGBoost
+does (``"float32"``).
 
 The emitter writes ``ai.onnx.ml`` opset 5 ``TreeEnsemble`` with float64 splits and float64
 inputs, which onnxruntime evaluates in double precision: a threshold is never rounded, so no
 row takes a branch the original would not take. The head (sigmoid, softmax, exp, class
-labels) is standard ONNX operators in float64.
+labels, class index) is standard ONNX operators in float64.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -77,11 +89,26 @@ class Ensemble:
     divisor: float = 1.0
     round_to_float32: bool = False
     #: features that hold integer category codes, truncated like ``int(x)`` before comparing
+    #: (after the float32 rounding when ``round_to_float32`` is on)
     categorical: Sequence[int] = ()
+    #: ``(low, high)``: on the ``categorical`` features a value ``x < low`` or ``x >= high``
+    #: (before truncation, after the rounding) is no category and takes the false branch
+    #: of every ``MEMBER`` split (XGBoost: ``(0, 2**24)``); NaN stays missing. ``None``: the
+    #: truncated value is looked up as it is
+    category_range: tuple[float, float] | None = None
     #: values with ``|x| <= zero_band`` are read as 0.0 (LightGBM drops them as zeros), and
     #: as missing on the ``zero_as_missing`` features (LightGBM's Zero missing type)
     zero_band: float = 0.0
     zero_as_missing: Sequence[int] = ()
+    #: a value read as missing like NaN on every feature (XGBoost's ``missing=``); compared
+    #: with the rounded input and ``float32(missing_value)`` when ``round_to_float32`` is on
+    missing_value: float | None = None
+    #: how the trees' values are added. ``"float64"``: onnxruntime's float64 sum, then
+    #: ``/ divisor``, then ``+ base``. ``"float32"``: each tree's value rounded to float32
+    #: and added one tree after another, in the order of ``trees``, in float32, starting
+    #: from ``float32(base)``, separately per target (XGBoost's predictor); the result is
+    #: cast back to float64. Not with a ``divisor``.
+    accumulate: Literal["float64", "float32"] = "float64"
 
     def thresholds(self) -> dict[int, np.ndarray]:
         """Every numeric split value per feature (for tests and the parity search)."""
@@ -100,13 +127,15 @@ Transform = Literal["identity", "exp", "sigmoid", "softmax", "sigmoid_each"]
 class Head:
     """What turns the summed raw scores into outputs.
 
-    ``task``: ``regression`` (output ``prediction``) or ``classification`` (``label``,
-    ``probabilities`` and the margin ``raw_scores``). ``binary_margin``: a binary
-    classifier with one raw score per row (``p = transform(score)``, probabilities
-    ``[1-p, p]``).
+    ``task``: ``regression`` (output ``prediction``), ``classification`` (``label``,
+    ``probabilities`` and the margin ``raw_scores``) or ``class_index`` (output
+    ``prediction``, float64 ``[N]``: the index of the first largest raw score, as an
+    XGBoost ``Booster`` with ``multi:softmax`` predicts; no transform or scale applies).
+    ``binary_margin``: a binary classifier with one raw score per row
+    (``p = transform(score)``, probabilities ``[1-p, p]``).
     """
 
-    task: Literal["regression", "classification"]
+    task: Literal["regression", "classification", "class_index"]
     transform: Transform = "identity"
     scale: float = 1.0
     classes: np.ndarray | None = None
@@ -120,27 +149,18 @@ class Head:
 def emit(ens: Ensemble, head: Head, *, input_name: str = "input", name: str = "trees",
          opset: int | None = None) -> onnx.ModelProto:
     """The ONNX model for an ensemble and its head: input ``float64 [N, n_features]``."""
+    if ens.accumulate == "float32" and ens.divisor != 1.0:
+        raise ValueError("accumulate='float32' with a divisor is not supported: no library "
+                         "averages its trees in float32, so the order of that division "
+                         "would be a guess")
+    if ens.accumulate not in ("float64", "float32"):
+        raise ValueError(f"unknown accumulate {ens.accumulate!r}")
     b = _Builder()
-    x = input_name
-    if ens.categorical:
-        x = _truncate_columns(b, x, ens.n_features, list(ens.categorical))
-    if ens.zero_band > 0 or ens.zero_as_missing:
-        x = _snap_zeros(b, x, ens.n_features, ens.zero_band, list(ens.zero_as_missing))
-    if ens.round_to_float32:
-        b.node("Cast", [x], ["x_f32"], to=TensorProto.FLOAT)
-        b.node("Cast", ["x_f32"], ["x_rounded"], to=TensorProto.DOUBLE)
-        x = "x_rounded"
-    b.nodes.append(_tree_ensemble_node(ens, x, "raw_sum"))
-    raw = "raw_sum"
-    if ens.divisor != 1.0:
-        b.const("divisor", np.asarray(ens.divisor, dtype=np.float64))
-        b.node("Div", [raw, "divisor"], ["raw_avg"])
-        raw = "raw_avg"
-    if len(ens.base) and any(v != 0.0 for v in ens.base):
-        b.const("base", np.asarray(ens.base, dtype=np.float64).reshape(1, -1))
-        b.node("Add", [raw, "base"], ["raw_scores"])
+    x = _preprocess(b, ens, input_name)
+    if ens.accumulate == "float32":
+        _float32_sum(b, ens, x, "raw_scores")
     else:
-        b.node("Identity", [raw], ["raw_scores"])
+        _float64_sum(b, ens, x, "raw_scores")
     outputs = _head(b, head, ens.n_targets)
     graph = helper.make_graph(
         b.nodes, name,
@@ -169,9 +189,110 @@ class _Builder:
         self.nodes.append(helper.make_node(op, ins, outs, **attrs))
 
 
-def _truncate_columns(b: _Builder, x: str, n: int, columns: list[int]) -> str:
+def _preprocess(b: _Builder, ens: Ensemble, x: str) -> str:
+    """The row as the library reads it before its trees (see the module docstring)."""
+    if ens.round_to_float32:
+        b.node("Cast", [x], ["x_f32"], to=TensorProto.FLOAT)
+        b.node("Cast", ["x_f32"], ["x_rounded"], to=TensorProto.DOUBLE)
+        x = "x_rounded"
+    if ens.missing_value is not None and not np.isnan(ens.missing_value):
+        value = ens.missing_value
+        if ens.round_to_float32:
+            with np.errstate(over="ignore"):
+                value = float(np.float32(value))
+        b.const("missing_value", np.asarray(value, dtype=np.float64))
+        b.const("missing_nan", np.asarray(np.nan, dtype=np.float64))
+        b.node("Equal", [x, "missing_value"], ["x_is_missing"])
+        b.node("Where", ["x_is_missing", "missing_nan", x], ["x_missing"])
+        x = "x_missing"
+    if ens.categorical:
+        x = _truncate_columns(b, x, ens.n_features, list(ens.categorical),
+                              ens.category_range, _no_category(ens))
+    if ens.zero_band > 0 or ens.zero_as_missing:
+        x = _snap_zeros(b, x, ens.n_features, ens.zero_band, list(ens.zero_as_missing))
+    return x
+
+
+def _float64_sum(b: _Builder, ens: Ensemble, x: str, out: str) -> None:
+    b.nodes.append(_tree_ensemble_node(_single_target_trees(ens), ens.n_targets, x,
+                                       "raw_sum"))
+    raw = "raw_sum"
+    if ens.divisor != 1.0:
+        b.const("divisor", np.asarray(ens.divisor, dtype=np.float64))
+        b.node("Div", [raw, "divisor"], ["raw_avg"])
+        raw = "raw_avg"
+    if len(ens.base) and any(v != 0.0 for v in ens.base):
+        b.const("base", np.asarray(ens.base, dtype=np.float64).reshape(1, -1))
+        b.node("Add", [raw, "base"], [out])
+    else:
+        b.node("Identity", [raw], [out])
+
+
+def _float32_sum(b: _Builder, ens: Ensemble, x: str, out: str) -> None:
+    """``base, tree 1, tree 2, ...`` added one after another in float32, per target.
+
+    The TreeEnsemble gives every (tree, target) pair its own output column, laid out as a
+    grid ``[k, targets]`` (``k``: the most trees any target has; row ``j`` holds each
+    target's ``j``-th tree, unused cells stay 0.0). Each row of the input reaches one leaf
+    per tree, so a cell holds exactly that leaf's value. The grid is cast to float32 and
+    turned trees-first (``[k, N, targets]``, so CumSum adds whole slices), the base margin
+    is added to step 0 (the first addition of the running sum), CumSum adds along the trees
+    in order and its last step is the margin. Adding 0.0 leaves a float32 sum unchanged,
+    so the padding changes nothing."""
+    trees = _single_target_trees(ens)
+    n_targets = ens.n_targets
+    count = [0] * n_targets
+    position: dict[tuple[int, int], int] = {}
+    for i, tree in enumerate(trees):
+        for target in sorted({t for leaf in _leaves(tree) for t, _ in leaf.weights}):
+            position[(i, target)] = count[target]
+            count[target] += 1
+    k = max([1, *count])
+    b.nodes.append(_tree_ensemble_node(
+        trees, k * n_targets, x, "tree_values",
+        column=lambda i, target: position[(i, target)] * n_targets + target))
+    b.node("Cast", ["tree_values"], ["tree_values_f32"], to=TensorProto.FLOAT)
+    b.const("tree_grid", np.asarray([-1, k, n_targets], dtype=np.int64))
+    b.node("Reshape", ["tree_values_f32", "tree_grid"], ["tree_grid_values"])
+    b.node("Transpose", ["tree_grid_values"], ["tree_steps"], perm=[1, 0, 2])
+    start = np.zeros((k, 1, n_targets), dtype=np.float32)
+    if len(ens.base):
+        start[0, 0, :] = np.broadcast_to(np.asarray(ens.base, dtype=np.float64), (n_targets,))
+    b.const("base_f32", start)
+    b.node("Add", ["tree_steps", "base_f32"], ["tree_steps_from_base"])
+    b.const("tree_axis", np.asarray(0, dtype=np.int64))
+    b.node("CumSum", ["tree_steps_from_base", "tree_axis"], ["running_sums"])
+    b.const("last_tree", np.asarray(k - 1, dtype=np.int64))
+    b.node("Gather", ["running_sums", "last_tree"], ["raw_f32"], axis=0)
+    b.node("Cast", ["raw_f32"], [out], to=TensorProto.DOUBLE)
+
+
+def _no_category(ens: Ensemble) -> float:
+    """A value below (or, with no lower bound, above) every category and every member, so
+    a ``MEMBER`` split sends it the false way."""
+    if ens.category_range is None:
+        return float("nan")
+    low, high = (float(v) for v in ens.category_range)
+    columns = set(ens.categorical)
+    members = [m for tree in ens.trees for s in tree.nodes
+               if s.mode == "MEMBER" and s.feature in columns for m in s.members
+               if not np.isnan(m)]
+    if np.isfinite(low):
+        edge = min([low, *members])
+        value = float(np.floor(edge) - 1.0)
+        return value if value < edge else float(np.nextafter(edge, -np.inf))
+    if np.isfinite(high):
+        edge = max([high, *members])
+        value = float(np.ceil(edge) + 1.0)
+        return value if value > edge else float(np.nextafter(edge, np.inf))
+    raise ValueError(f"category_range {ens.category_range!r} has no finite bound")
+
+
+def _truncate_columns(b: _Builder, x: str, n: int, columns: list[int],
+                      valid: tuple[float, float] | None, no_category: float) -> str:
     """``int(x)`` (truncation toward zero) on the categorical columns, as the libraries do
-    before looking a value up in a category set; NaN stays NaN."""
+    before looking a value up in a category set; NaN stays NaN. With ``valid`` =
+    ``(low, high)``, a value outside ``[low, high)`` becomes ``no_category`` instead."""
     mask = np.zeros((1, n), dtype=bool)
     mask[0, columns] = True
     b.const("cat_mask", mask)
@@ -179,7 +300,17 @@ def _truncate_columns(b: _Builder, x: str, n: int, columns: list[int]) -> str:
     b.node("Floor", ["x_abs"], ["x_abs_floor"])
     b.node("Sign", [x], ["x_sign"])
     b.node("Mul", ["x_abs_floor", "x_sign"], ["x_trunc"])
-    b.node("Where", ["cat_mask", "x_trunc", x], ["x_cat"])
+    code = "x_trunc"
+    if valid is not None:
+        b.const("cat_low", np.asarray(valid[0], dtype=np.float64))
+        b.const("cat_high", np.asarray(valid[1], dtype=np.float64))
+        b.const("cat_none", np.asarray(no_category, dtype=np.float64))
+        b.node("Less", [x, "cat_low"], ["cat_below"])
+        b.node("GreaterOrEqual", [x, "cat_high"], ["cat_above"])
+        b.node("Or", ["cat_below", "cat_above"], ["cat_outside"])
+        b.node("Where", ["cat_outside", "cat_none", "x_trunc"], ["x_code"])
+        code = "x_code"
+    b.node("Where", ["cat_mask", code, x], ["x_cat"])
     return "x_cat"
 
 
@@ -196,7 +327,10 @@ def _snap_zeros(b: _Builder, x: str, n: int, band: float, missing: list[int]) ->
     return "x_zeros"
 
 
-def _tree_ensemble_node(ens: Ensemble, x: str, out: str) -> onnx.NodeProto:
+def _tree_ensemble_node(trees: list[Tree], n_outputs: int, x: str, out: str, *,
+                        column: Callable[[int, int], int] | None = None) -> onnx.NodeProto:
+    """One TreeEnsemble over single-target trees, summing into ``n_outputs`` columns: a
+    leaf of tree ``i`` for target ``t`` adds to column ``column(i, t)`` (default ``t``)."""
     modes: list[int] = []
     features: list[int] = []
     splits: list[float] = []
@@ -210,14 +344,14 @@ def _tree_ensemble_node(ens: Ensemble, x: str, out: str) -> onnx.NodeProto:
     leaf_targets: list[int] = []
     leaf_weights: list[float] = []
 
-    def leaf_index(leaf: Leaf) -> int:
-        # one ONNX leaf per (target, weight); a multi-target leaf is split per target below
+    def leaf_index(leaf: Leaf, i: int) -> int:
+        # one ONNX leaf per (target, weight): the trees here are single-target
         (target, weight), = leaf.weights
-        leaf_targets.append(target)
+        leaf_targets.append(target if column is None else column(i, target))
         leaf_weights.append(weight)
         return len(leaf_targets) - 1
 
-    for tree in _single_target_trees(ens):
+    for i, tree in enumerate(trees):
         offset = len(modes)
         root = tree.root
         nodes = tree.nodes
@@ -235,14 +369,14 @@ def _tree_ensemble_node(ens: Ensemble, x: str, out: str) -> onnx.NodeProto:
             for child, ids, is_leaf in ((s.true, true_ids, true_leaf),
                                         (s.false, false_ids, false_leaf)):
                 if isinstance(child, Leaf):
-                    ids.append(leaf_index(child))
+                    ids.append(leaf_index(child, i))
                     is_leaf.append(1)
                 else:
                     ids.append(offset + child)
                     is_leaf.append(0)
             missing.append(int(s.missing_true))
     attrs: dict[str, Any] = dict(
-        n_targets=ens.n_targets, aggregate_function=1, post_transform=0, tree_roots=roots,
+        n_targets=n_outputs, aggregate_function=1, post_transform=0, tree_roots=roots,
         nodes_modes=numpy_helper.from_array(np.asarray(modes, dtype=np.uint8)),
         nodes_featureids=features,
         nodes_splits=numpy_helper.from_array(np.asarray(splits, dtype=np.float64)),
@@ -263,9 +397,7 @@ def _single_target_trees(ens: Ensemble) -> list[Tree]:
     forest classifier's class shares) becomes one copy per target."""
     out = []
     for tree in ens.trees:
-        leaves = [c for s in tree.nodes for c in (s.true, s.false) if isinstance(c, Leaf)]
-        if isinstance(tree.root, Leaf):
-            leaves.append(tree.root)
+        leaves = _leaves(tree)
         targets = sorted({t for leaf in leaves for t, _ in leaf.weights})
         if all(len(leaf.weights) == 1 for leaf in leaves):
             out.append(tree)
@@ -279,6 +411,13 @@ def _single_target_trees(ens: Ensemble) -> list[Tree]:
                                    s.missing_true, s.members) for s in tree.nodes],
                             pick(tree.root)))
     return out
+
+
+def _leaves(tree: Tree) -> list[Leaf]:
+    leaves = [c for s in tree.nodes for c in (s.true, s.false) if isinstance(c, Leaf)]
+    if isinstance(tree.root, Leaf):
+        leaves.append(tree.root)
+    return leaves
 
 
 def _transform(b: _Builder, head: Head, score: str) -> str:
@@ -305,6 +444,14 @@ def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
     def vi(name: str, elem: int, shape: list[Any]) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, elem, shape)
 
+    if head.task == "class_index":
+        if head.transform != "identity" or head.scale != 1.0:
+            raise ValueError("a class_index head takes the raw scores as they are: no "
+                             "transform or scale")
+        b.node("ArgMax", ["raw_scores"], ["class_index"], axis=1, keepdims=0,
+               select_last_index=0)
+        b.node("Cast", ["class_index"], ["prediction"], to=TensorProto.DOUBLE)
+        return [vi("prediction", TensorProto.DOUBLE, ["N"])]
     score = _transform(b, head, "raw_scores")
     if head.task == "regression":
         if head.flatten and n_targets == 1:
@@ -450,9 +597,7 @@ class TreeConverter:
             atol = RANGE_FRACTION * (span if span > 0 else max(1.0, float(np.abs(finite).max(
                 initial=0.0))))
             tolerances[o.name] = Tolerance(atol=atol, rtol=0.0)
-        notes = [f"{len(ens.trees)} trees, float64 splits (ai.onnx.ml TreeEnsemble opset 5)"]
-        if ens.round_to_float32:
-            notes.append("inputs rounded to float32 before the splits, as the library does")
+        notes = _notes(ens, head)
         return Conversion(
             model=onx, inputs=inputs, outputs=outputs,
             source={"framework": self.framework, "class": self.describe(model),
@@ -463,3 +608,23 @@ class TreeConverter:
             precision="float64",
             tolerances=tolerances,
         )
+
+
+def _notes(ens: Ensemble, head: Head) -> list[str]:
+    """What the manifest says about how the graph reads the library (first: the tree count)."""
+    notes = [f"{len(ens.trees)} trees, float64 splits (ai.onnx.ml TreeEnsemble opset 5)"]
+    if ens.round_to_float32:
+        notes.append("inputs rounded to float32 before the splits, as the library does")
+    if ens.missing_value is not None and not np.isnan(ens.missing_value):
+        notes.append(f"{ens.missing_value!r} read as missing, as the model's missing= says")
+    if ens.categorical and ens.category_range is not None:
+        low, high = ens.category_range
+        notes.append(f"categorical codes outside [{low:.17g}, {high:.17g}) are no category; the "
+                     "others are truncated like int(x)"
+                     + (" after the float32 rounding" if ens.round_to_float32 else ""))
+    if ens.accumulate == "float32":
+        notes.append("trees added one after another in float32 from the base margin, as "
+                     "the library does")
+    if head.task == "class_index":
+        notes.append("prediction is the index of the largest margin")
+    return notes

@@ -8,42 +8,36 @@ Decision rules reproduced (XGBoost's CPU predictor, 3.x):
 
 * every feature is rounded to float32 first (``Ensemble.round_to_float32``);
 * NaN, and the ``missing`` value of a scikit-learn wrapper (compared after the float32
-  rounding), go the node's default way;
+  rounding: ``Ensemble.missing_value``), go the node's default way;
 * numerical: ``x < split_condition`` goes left (``Split(mode="LT")``);
 * categorical (``enable_categorical`` with integer codes): a code in the node's category set
-  goes right; a code that is negative or ``>= 2**24`` goes left, and otherwise ``int(x)`` is
-  looked up (truncation after the float32 rounding);
-* the margin is ``base margin + sum of the leaves`` of the trees up to ``best_iteration``
-  when a scikit-learn wrapper was early-stopped (what its ``predict`` uses); a plain
-  ``Booster`` uses every tree, like ``Booster.predict``; DART scales each tree by its
-  ``weight_drop``.
+  goes right; a code that is negative or ``>= 2**24`` goes left
+  (``Ensemble.category_range``), and otherwise ``int(x)`` is looked up (truncation after
+  the float32 rounding);
+* the margin is ``base margin + leaf, + leaf, ...`` added tree after tree in float32
+  (``Ensemble.accumulate="float32"``), over the trees up to ``best_iteration`` when a
+  scikit-learn wrapper was early-stopped (what its ``predict`` uses); a plain ``Booster``
+  uses every tree, like ``Booster.predict``; DART scales each tree by its ``weight_drop``;
+* a ``Booster`` trained with ``multi:softmax`` predicts the index of the largest margin
+  (``Head("class_index")``).
 
 ``learner_model_param.base_score`` is stored in the objective's output space (a vector string
 such as ``"[5E-1]"`` in XGBoost 3.x); the margin is ``logit`` of it for the logistic
 objectives, ``log`` for poisson/gamma/tweedie/survival, and the value itself otherwise
 (``binary:logitraw``, softmax and ranking included: checked against XGBoost 3.2).
-
-Three rules the shared emitter does not express (the float32 rounding *before* a
-categorical truncation, the out-of-range categories, a non-NaN ``missing``) and one output
-(the class index a ``multi:softmax`` Booster predicts) are added to the emitted graph by
-:func:`_patch`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-from baton.converters._registry import Conversion, register, register_loader
+from baton.converters._registry import register, register_loader
 from baton.converters._trees import (
-    OUTPUT_KINDS,
     Ensemble,
     Head,
     Leaf,
@@ -57,6 +51,8 @@ from baton.errors import UnsupportedModelError, UsageError, require
 EXTRA = "xgboost"
 #: XGBoost's largest category code + 1 (``OutOfRangeCat``): codes from here on go left
 OUT_OF_RANGE_CAT = 16777216.0
+#: the codes XGBoost looks up in a category set; the others go left
+CATEGORY_RANGE = (0.0, OUT_OF_RANGE_CAT)
 
 #: objective -> (output transform, link from base_score to the base margin)
 _OBJECTIVES: dict[str, tuple[Transform, str]] = {
@@ -88,18 +84,6 @@ def _xgb() -> Any:
     return require("xgboost", EXTRA, "Converting an XGBoost model")
 
 
-@dataclass(frozen=True)
-class _Extras:
-    """What the graph needs beyond the shared emitter (see :func:`_patch`)."""
-
-    missing: float | None = None        # a non-NaN value XGBoost reads as missing
-    categorical: tuple[int, ...] = ()   # features with categorical splits
-    class_index: bool = False           # a multi:softmax Booster predicts the class index
-
-    def __bool__(self) -> bool:
-        return self.missing is not None or bool(self.categorical) or self.class_index
-
-
 class XGBoostConverter(TreeConverter):
     name = "xgboost"
     framework = "xgboost"
@@ -122,10 +106,6 @@ class XGBoostConverter(TreeConverter):
     # -- reading ----------------------------------------------------------------------
 
     def read(self, model: Any) -> tuple[Ensemble, Head]:
-        ens, head, _ = self._read(model)
-        return ens, head
-
-    def _read(self, model: Any) -> tuple[Ensemble, Head, _Extras]:
         booster = self._booster(model)
         doc = json.loads(bytes(booster.save_raw("json")))
         learner = doc["learner"]
@@ -172,12 +152,11 @@ class XGBoostConverter(TreeConverter):
             trees.append(_read_tree(tree_doc, info[i], scale, categorical))
         base = _base_margin(params.get("base_score", "0"), link, n_targets)
         ens = Ensemble(n_features=n_features, n_targets=n_targets, trees=trees, base=base,
-                       round_to_float32=True, categorical=sorted(categorical))
-        head, class_index = self._head(model, objective, transform, n_targets,
-                                       multi_label=int(params.get("num_target", 1)) > 1)
-        extras = _Extras(missing=self._missing(model), categorical=tuple(sorted(categorical)),
-                         class_index=class_index)
-        return ens, head, extras
+                       round_to_float32=True, categorical=sorted(categorical),
+                       category_range=CATEGORY_RANGE, missing_value=self._missing(model),
+                       accumulate="float32")
+        return ens, self._head(model, objective, transform, n_targets,
+                               multi_label=int(params.get("num_target", 1)) > 1)
 
     def _booster(self, model: Any) -> Any:
         if _is_booster(model):
@@ -213,7 +192,7 @@ class XGBoostConverter(TreeConverter):
         return None if math.isnan(value) else value
 
     def _head(self, model: Any, objective: str, transform: Transform, n_targets: int, *,
-              multi_label: bool) -> tuple[Head, bool]:
+              multi_label: bool) -> Head:
         if _is_classifier(model):
             if multi_label:
                 raise UnsupportedModelError(
@@ -230,10 +209,10 @@ class XGBoostConverter(TreeConverter):
                     hint="train the classifier with one of those objectives",
                 )
             return Head("classification", transform, classes=np.asarray(model.classes_),
-                        binary_margin=n_targets == 1), False
+                        binary_margin=n_targets == 1)
         if objective == "multi:softmax":  # a Booster predicts the class index
-            return Head("regression", "identity", flatten=False), True
-        return Head("regression", transform, flatten=n_targets == 1), False
+            return Head("class_index")
+        return Head("regression", transform, flatten=n_targets == 1)
 
     # -- running the original ----------------------------------------------------------
 
@@ -250,31 +229,6 @@ class XGBoostConverter(TreeConverter):
                 "raw_scores": raw.reshape(len(raw), -1),
             }
         return {"prediction": np.asarray(model.predict(data))}
-
-    # -- conversion --------------------------------------------------------------------
-
-    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
-                opset: int | None) -> Conversion:
-        conversion: Conversion = super().convert(model, sample, inputs, opset=opset)
-        ens, _, extras = self._read(model)
-        if not extras:
-            return conversion
-        conversion.model = _patch(conversion.model, inputs[0].name, ens.n_features, extras)
-        notes = conversion.converter["notes"]
-        if extras.missing is not None:
-            notes.append(f"{extras.missing!r} read as missing, as the model's missing= says")
-        if extras.categorical:
-            notes.append("categorical codes read as XGBoost does: float32, then int(x); "
-                         "negative or >= 2**24 goes left")
-        if extras.class_index:
-            from baton.runtime.session import make_ort_session
-            from baton.schema import from_ort
-
-            sess = make_ort_session(conversion.model.SerializeToString())
-            conversion.outputs = [from_ort(o, OUTPUT_KINDS[o.name]) for o in sess.get_outputs()]
-            notes.append("multi:softmax: prediction is the index of the largest margin")
-        return conversion
-
 
 def _is_booster(model: Any) -> bool:
     return type(model).__name__ == "Booster" and not hasattr(model, "get_booster")
@@ -352,70 +306,6 @@ def _read_tree(doc: dict[str, Any], target: int, scale: np.float32 | None,
 
     tree.root = leaf(0) if int(left[0]) == -1 else visit(0)
     return tree
-
-
-def _patch(model: onnx.ModelProto, input_name: str, n_features: int,
-           extras: _Extras) -> onnx.ModelProto:
-    """Add to the emitted graph what XGBoost does before the trees (float32 rounding, then
-    the ``missing`` value, then category codes) and, for a ``multi:softmax`` Booster, the
-    class index as ``prediction``."""
-    graph = model.graph
-    pre: list[onnx.NodeProto] = []
-    inits: list[TensorProto] = []
-
-    def const(name: str, value: Any) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def node(op: str, ins: list[str], out: str, **attrs: Any) -> str:
-        pre.append(helper.make_node(op, ins, [out], **attrs))
-        return out
-
-    x = node("Cast", [input_name], "xgb_x32", to=TensorProto.FLOAT)
-    x = node("Cast", [x], "xgb_x", to=TensorProto.DOUBLE)
-    if extras.missing is not None:
-        is_missing = node("Equal", [x, const("xgb_missing", np.float64(_f32(extras.missing)))],
-                          "xgb_is_missing")
-        x = node("Where", [is_missing, const("xgb_nan", np.float64(np.nan)), x], "xgb_x_missing")
-    if extras.categorical:
-        mask = np.zeros((1, n_features), dtype=bool)
-        mask[0, list(extras.categorical)] = True
-        negative = node("Less", [x, const("xgb_zero", np.float64(0.0))], "xgb_cat_negative")
-        large = node("GreaterOrEqual", [x, const("xgb_cat_end", np.float64(OUT_OF_RANGE_CAT))],
-                     "xgb_cat_large")
-        invalid = node("Or", [negative, large], "xgb_cat_invalid")
-        code = node("Where", [invalid, const("xgb_cat_none", np.float64(-1.0)),
-                              node("Floor", [x], "xgb_cat_floor")], "xgb_cat_code")
-        x = node("Where", [const("xgb_cat_mask", mask), code, x], "xgb_x_cat")
-    body = list(graph.node)
-    for n in body:
-        for i, name in enumerate(n.input):
-            if name == input_name:
-                n.input[i] = x
-    if extras.class_index:
-        body = _class_index(body, graph)
-    del graph.node[:]
-    graph.node.extend(pre + body)
-    graph.initializer.extend(inits)
-    onnx.checker.check_model(model)
-    return model
-
-
-def _class_index(body: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """``prediction`` = the first largest margin's index (XGBoost's multi:softmax)."""
-    out = []
-    for n in body:
-        if list(n.output) == ["prediction"]:
-            out.append(helper.make_node("ArgMax", [n.input[0]], ["xgb_class_index"], axis=1,
-                                        keepdims=0))
-            out.append(helper.make_node("Cast", ["xgb_class_index"], ["prediction"],
-                                        to=TensorProto.DOUBLE))
-        else:
-            out.append(n)
-    for o in graph.output:
-        if o.name == "prediction":
-            o.CopyFrom(helper.make_tensor_value_info("prediction", TensorProto.DOUBLE, ["N"]))
-    return out
 
 
 def _load(path: Path, trust: bool) -> Any:
