@@ -17,6 +17,7 @@ cb = pytest.importorskip("catboost")
 
 import baton.converters.catboost as cbconv  # noqa: E402  (registers the converter)
 from tests.converters.tree_data import (  # noqa: E402
+    assert_exact,
     class_target,
     enterprise_matrix,
     regression_target,
@@ -66,15 +67,6 @@ def data(kind: str) -> np.ndarray:
     return XN if kind.startswith("nan-") else X
 
 
-def _assert_exact(report: Any) -> None:
-    assert report, report.failures
-    for o in report.outputs:
-        if o.kind == "label":
-            assert o.mismatched_rows == 0
-        else:
-            assert o.max_abs is not None and o.max_abs <= o.tolerance.atol
-
-
 def _dump(model: Any, tmp: Path) -> dict[str, Any]:
     model.save_model(str(tmp / "model.json"), format="json")
     return dict(json.loads((tmp / "model.json").read_text()))
@@ -122,8 +114,8 @@ def _probe(model: Any, tmp: Path, base: np.ndarray = X) -> np.ndarray:
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_converts_exactly(kind: str, tmp_path: Path) -> None:
     model, bundle = converted(kind)
-    _assert_exact(bundle.report)
-    _assert_exact(baton.check(model, bundle, _probe(model, tmp_path, data(kind))))
+    assert_exact(bundle.report)
+    assert_exact(baton.check(model, bundle, _probe(model, tmp_path, data(kind))))
 
 
 def _leaf_index_graph(model: Any, tmp: Path) -> Any:
@@ -175,14 +167,14 @@ def _strategy(kind: str) -> Any:
 @given(rows=_strategy("regression"))
 def test_any_rows_agree_regression(rows: np.ndarray) -> None:
     model, bundle = converted("regression")
-    _assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows))
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=_strategy("nan-max"))
 def test_any_rows_agree_multiclass_nan_max(rows: np.ndarray) -> None:
     model, bundle = converted("nan-max")
-    _assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows))
 
 
 def test_catboost_onnx_export_is_float32_where_baton_is_exact(tmp_path: Path) -> None:
@@ -211,7 +203,7 @@ def test_catboost_onnx_export_is_float32_where_baton_is_exact(tmp_path: Path) ->
     gate = 1e-6 * (native.max() - native.min())
     assert np.abs(theirs - native).max() > 10 * gate
     ours = baton.check(model, baton.convert(model, X), X)
-    _assert_exact(ours)
+    assert_exact(ours)
     assert ours.output("prediction").max_abs < gate
 
 
@@ -243,7 +235,7 @@ def test_regressor_file_and_plain_catboost_object(tmp_path: Path) -> None:
     plain = cb.CatBoost({**FIT, "loss_function": "Logloss"}).fit(X, class_target(X, 2))
     bundle = baton.convert(plain, X)
     assert bundle.report is not None
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
     assert {o.name for o in bundle.report.outputs} == {"label", "probabilities", "raw_scores"}
 
 
@@ -255,7 +247,7 @@ def test_dataframe_columns_by_name() -> None:
     model = cb.CatBoostRegressor(**{**FIT, "iterations": 10}).fit(frame, regression_target(X))
     shuffled = frame[COLUMNS[::-1]].assign(extra=1.0)
     bundle = baton.convert(model, shuffled)
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
 
 
 def _cat_model() -> tuple[Any, Any]:

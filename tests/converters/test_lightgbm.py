@@ -14,6 +14,7 @@ import baton
 lgb = pytest.importorskip("lightgbm")
 
 from tests.converters.tree_data import (  # noqa: E402
+    assert_exact,
     class_target,
     enterprise_matrix,
     regression_target,
@@ -58,22 +59,13 @@ def converted(kind: str) -> tuple[Any, Any]:
     return _CACHE[kind]
 
 
-def _assert_exact(report: Any) -> None:
-    assert report, report.failures
-    for o in report.outputs:
-        if o.kind == "label":
-            assert o.mismatched_rows == 0
-        else:
-            assert o.max_abs is not None and o.max_abs <= o.tolerance.atol
-
-
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_converts_exactly(kind: str) -> None:
     model, bundle = converted(kind)
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
     ens_thresholds = _thresholds(model)
     probe = threshold_rows(ens_thresholds, X)
-    _assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe))
 
 
 def _thresholds(model: Any) -> dict[int, np.ndarray]:
@@ -96,14 +88,14 @@ def _thresholds(model: Any) -> dict[int, np.ndarray]:
 @given(rows=rows_strategy(_thresholds(converted("regression")[0]), X))
 def test_any_rows_agree_regression(rows: np.ndarray) -> None:
     model, bundle = converted("regression")
-    _assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy(_thresholds(converted("multiclass")[0]), X))
 def test_any_rows_agree_multiclass(rows: np.ndarray) -> None:
     model, bundle = converted("multiclass")
-    _assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows))
 
 
 def test_categorical_features_and_unseen_categories() -> None:
@@ -116,10 +108,10 @@ def test_categorical_features_and_unseen_categories() -> None:
     dump = model.booster_.dump_model()
     assert "==" in str(dump), "the model should have categorical splits"
     bundle = baton.convert(model, Xc)
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
     probe = Xc[:12].copy()
     probe[:, 5] = [-1, 2.7, np.nan, 31, 1e6, 0, -0.0, 3, 7, 14, 29, 100]  # unseen, odd values
-    _assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe))
 
 
 def test_booster_from_text_file_via_cli(tmp_path: Path) -> None:
@@ -156,5 +148,5 @@ def test_onnxmltools_flips_branches_where_baton_is_exact() -> None:
     wrong = np.abs(raw_pred - native) > 1e-6 * span
     assert wrong.sum() > 50, "the float32 path was expected to flip branches on this data"
     ours = baton.check(model, bundle, X)
-    _assert_exact(ours)
+    assert_exact(ours)
     assert ours.output("prediction").max_abs < 1e-6 * span

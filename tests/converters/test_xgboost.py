@@ -19,6 +19,7 @@ xgb = pytest.importorskip("xgboost")
 
 import baton.converters.xgboost  # noqa: E402,F401 - registers the converter and loaders
 from tests.converters.tree_data import (  # noqa: E402
+    assert_exact,
     class_target,
     enterprise_matrix,
     regression_target,
@@ -101,15 +102,6 @@ def _booster(model: Any) -> Any:
     return model if isinstance(model, xgb.Booster) else model.get_booster()
 
 
-def _assert_exact(report: Any) -> None:
-    assert report, report.failures
-    for o in report.outputs:
-        if o.kind == "label":
-            assert o.mismatched_rows == 0
-        else:
-            assert o.max_abs is not None and o.max_abs <= o.tolerance.atol
-
-
 def _thresholds(model: Any) -> dict[int, np.ndarray]:
     """Numeric split conditions read from XGBoost's own dump (not from baton)."""
     out: dict[int, list[float]] = {}
@@ -129,9 +121,9 @@ def _thresholds(model: Any) -> dict[int, np.ndarray]:
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_converts_exactly(kind: str) -> None:
     model, bundle = converted(kind)
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
     data = MODELS[kind][1]
-    _assert_exact(baton.check(model, bundle, threshold_rows(_thresholds(model), data)))
+    assert_exact(baton.check(model, bundle, threshold_rows(_thresholds(model), data)))
 
 
 def _margin(bundle: Any, rows: np.ndarray) -> np.ndarray:
@@ -210,9 +202,9 @@ def test_offset_target_summed_in_float32_like_xgboost() -> None:
 
 def test_offset_target_within_range_tolerance() -> None:
     model, bundle = offset_model()
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
     report = baton.check(model, bundle, threshold_rows(_thresholds(model), X))
-    _assert_exact(report)
+    assert_exact(report)
     assert all(o.max_abs == 0.0 for o in report.outputs)
 
 
@@ -226,28 +218,28 @@ def test_many_trees_bit_for_bit() -> None:
     assert np.abs(margin - _leaf_sums(model, rows, np.float64).ravel()).max() > 1e-6 * np.ptp(
         margin)
     assert np.array_equal(_margin(bundle, rows).ravel(), margin.astype(np.float64))
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy(_thresholds(converted("regression")[0]), X))
 def test_any_rows_agree_regression(rows: np.ndarray) -> None:
     model, bundle = converted("regression")
-    _assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy(_thresholds(converted("multiclass")[0]), X))
 def test_any_rows_agree_multiclass(rows: np.ndarray) -> None:
     model, bundle = converted("multiclass")
-    _assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy(_thresholds(converted("missing=0")[0]), X_ZERO))
 def test_any_rows_agree_zero_as_missing(rows: np.ndarray) -> None:
     model, bundle = converted("missing=0")
-    _assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows))
 
 
 def test_odd_values_on_categorical_and_missing_features() -> None:
@@ -258,19 +250,19 @@ def test_odd_values_on_categorical_and_missing_features() -> None:
              16777215.0, 16777216.0, np.nan, -3.0, np.float32(7.0) - 1e-9]
     probe = X_CAT[:len(codes)].copy()
     probe[:, 5] = codes
-    _assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe))
 
     model, bundle = converted("missing=0")
     odd = [0.0, -0.0, 1e-46, -1e-46, 1e-300, 5e-324, 1e-44, np.nan, -1e-38, 1.0]
     probe = X_ZERO[:len(odd)].copy()
     probe[:, 4] = odd
-    _assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe))
 
     model, bundle = converted("missing=-999")
     odd = [-999.0, float(np.nextafter(-999.0, 0)), -999.00001, -999.0001, np.nan]
     probe = X_SENTINEL[:len(odd)].copy()
     probe[:, 3] = odd
-    _assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe))
 
 
 def test_early_stopping_uses_the_best_iteration() -> None:
@@ -280,7 +272,7 @@ def test_early_stopping_uses_the_best_iteration() -> None:
     assert f"{n_best} trees" in bundle.manifest["converter"]["notes"][0]
     every_tree = model.predict(X, iteration_range=(0, model.get_booster().num_boosted_rounds()))
     assert np.abs(every_tree - model.predict(X)).max() > 1e-3  # the difference matters
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".ubj"])
@@ -308,7 +300,7 @@ def test_frame_columns_by_name() -> None:
     frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])])
     model = _reg(n_estimators=10).fit(frame, Y)
     bundle = baton.convert(model, frame[frame.columns[::-1]].assign(extra=1.0))
-    _assert_exact(bundle.report)
+    assert_exact(bundle.report)
 
 
 def _raw_path(model: Any, rows: np.ndarray) -> list[np.ndarray]:
@@ -338,7 +330,7 @@ def test_onnxmltools_silently_wrong_where_baton_is_exact(kind: str) -> None:
         expected, got = model.predict(X), raw[0].reshape(len(X), -1)
     span = float(np.ptp(expected))
     assert got.shape != expected.shape or np.abs(got - expected).max() > 0.1 * span
-    _assert_exact(baton.check(model, bundle, X))
+    assert_exact(baton.check(model, bundle, X))
 
 
 def test_onnxmltools_takes_float32_only() -> None:
@@ -353,7 +345,7 @@ def test_onnxmltools_takes_float32_only() -> None:
     sess = ort.InferenceSession(raw.SerializeToString(), providers=["CPUExecutionProvider"])
     with pytest.raises(Exception, match="(?i)type|double|float"):
         sess.run(None, {"input": X})  # the rows as the data scientist has them
-    _assert_exact(baton.check(model, bundle, X))
+    assert_exact(baton.check(model, bundle, X))
 
 
 # -- refusals -------------------------------------------------------------------------------

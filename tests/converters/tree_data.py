@@ -5,6 +5,7 @@ exactly on split thresholds and on their float32/float64 neighbours."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -84,3 +85,14 @@ def rows_strategy(thresholds: Mapping[int, np.ndarray], base: np.ndarray,
     row = st.tuples(*[cell(f) for f in range(n_features)])
     return st.lists(row, min_size=1, max_size=max_rows).map(
         lambda r: np.asarray(r, dtype=np.float64))
+
+
+def assert_exact(report: Any) -> None:
+    """Zero label disagreements; every number within the bundle's tolerance (1e-6 of the
+    output's range), which the report must also say."""
+    assert report, report.failures
+    for o in report.outputs:
+        if o.kind == "label":
+            assert o.mismatched_rows == 0
+        else:
+            assert o.max_abs is not None and o.max_abs <= o.tolerance.atol
