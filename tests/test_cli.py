@@ -113,13 +113,12 @@ def test_pickle_refused_without_trust(files: dict[str, Path], tmp_path: Path) ->
 def test_unsupported_estimator_exits_2_with_explanation(files: dict[str, Path],
                                                        tmp_path: Path) -> None:
     import skops.io as sio
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
 
     X = np.random.default_rng(0).normal(size=(100, 3))
-    model = make_pipeline(StandardScaler(), HistGradientBoostingClassifier(max_iter=3)).fit(
-        X, X[:, 0] > 0)
+    model = VotingClassifier([("hgb", HistGradientBoostingClassifier(max_iter=3)),
+                              ("lr", LogisticRegression())]).fit(X, X[:, 0] > 0)
     sio.dump(model, tmp_path / "hgb.skops")
     np.save(tmp_path / "x.npy", X)
     result = run("convert", tmp_path / "hgb.skops", "--sample", tmp_path / "x.npy",

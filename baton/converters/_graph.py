@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,14 +29,18 @@ def rename_values(model: onnx.ModelProto, mapping: Mapping[str, str]) -> None:
         init.name = mapping.get(init.name, init.name)
 
 
-def replace_imputers(model: onnx.ModelProto, float_dtype: type[np.floating[Any]]) -> int:
+def replace_imputers(model: onnx.ModelProto, float_dtype: type[np.floating[Any]],
+                     exact_fills: Sequence[np.ndarray] = ()) -> int:
     """Replace ``ai.onnx.ml.Imputer`` nodes by ``IsNaN``/``Equal`` + ``Where``.
 
     onnxruntime implements ``Imputer`` for float32 and int64 only, so a float64 pipeline
     with a ``SimpleImputer`` converts but does not load (``NOT_IMPLEMENTED: Imputer(1)``).
     The replacement uses standard operators (opset 9 and later), which run in any
     precision; ``float_dtype`` is the graph's float type (the Imputer's input type).
-    Returns how many nodes were replaced.
+    ``Imputer`` stores its fill values in float32; where one of ``exact_fills`` (e.g. a
+    ``SimpleImputer``'s ``statistics_``) rounds to exactly those values, it is used instead,
+    so a float64 graph fills in what scikit-learn fills in. Returns how many nodes were
+    replaced.
     """
     g = model.graph
     new_nodes: list[onnx.NodeProto] = []
@@ -53,7 +57,8 @@ def replace_imputers(model: onnx.ModelProto, float_dtype: type[np.floating[Any]]
             target = np.asarray(attrs.get("replaced_value_int64", 0), dtype=np.int64)
             is_nan = False
         else:
-            fill = np.asarray(attrs.get("imputed_value_floats", []), dtype=float_dtype)
+            stored = np.asarray(attrs.get("imputed_value_floats", []), dtype=np.float32)
+            fill = _exact_fill(stored, exact_fills).astype(float_dtype)
             target = np.asarray(attrs.get("replaced_value_float", np.nan), dtype=float_dtype)
             is_nan = bool(np.isnan(target))
         g.initializer.append(numpy_helper.from_array(fill, f"{p}_fill"))
@@ -68,6 +73,15 @@ def replace_imputers(model: onnx.ModelProto, float_dtype: type[np.floating[Any]]
         del g.node[:]
         g.node.extend(new_nodes)
     return replaced
+
+
+def _exact_fill(stored: np.ndarray, candidates: Sequence[np.ndarray]) -> np.ndarray:
+    for c in candidates:
+        exact = np.asarray(c, dtype=np.float64).reshape(-1)
+        if exact.shape == stored.shape and np.array_equal(
+                exact.astype(np.float32), stored, equal_nan=True):
+            return exact
+    return stored.astype(np.float64)
 
 
 def select_column(model: onnx.ModelProto, output: str, column: int) -> None:

@@ -134,6 +134,7 @@ def _load_builtin() -> None:
         _pickle,
         catboost,
         lightgbm,
+        pipeline_trees,
         sklearn,
         sklearn_trees,
         xgboost,

@@ -78,6 +78,18 @@ def _estimators(model: Any) -> list[Any]:
     return found
 
 
+def _fitted_parts(model: Any) -> list[Any]:
+    """The model and the fitted estimators inside it: Pipeline steps and a
+    ColumnTransformer's fitted transformers (``get_params`` gives its unfitted templates)."""
+    found = [model]
+    children = [step for _, step in getattr(model, "steps", None) or []]
+    children += [t for _, t, _ in getattr(model, "transformers_", None) or []]
+    for child in children:
+        if hasattr(child, "fit"):
+            found += _fitted_parts(child)
+    return found
+
+
 def _selects_columns(model: Any) -> bool:
     """Whether the model's first step picks DataFrame columns by name (a ColumnTransformer)."""
     steps = getattr(model, "steps", None)
@@ -211,13 +223,14 @@ class SklearnConverter:
             reason = KNOWN_UNSUPPORTED.get(type(est).__name__)
             if reason:
                 raise UnsupportedModelError(
-                    f"baton cannot convert a Pipeline containing {type(est).__name__}: "
-                    f"{reason}. baton converts it exactly on its own (not inside a Pipeline).",
-                    expected="a Pipeline whose steps skl2onnx converts, or the bare "
-                    f"{type(est).__name__}",
+                    f"baton cannot convert {type(est).__name__} inside "
+                    f"{type(model).__name__}: {reason}. baton converts it exactly when it is "
+                    "the model itself or the last step of a Pipeline.",
+                    expected=f"{type(est).__name__} alone or as a Pipeline's last step, or "
+                    "a model whose parts skl2onnx converts",
                     found=f"{_class_path(model)} containing {_class_path(est)}",
-                    hint="apply the preprocessing steps yourself and convert the fitted "
-                    f"{type(est).__name__} alone (baton.convert(model, X_transformed))",
+                    hint=f"convert the fitted {type(est).__name__} on its own, or "
+                    "restructure the model so that it is the last step of a Pipeline",
                 )
         try:
             sk.utils.validation.check_is_fitted(model)
@@ -323,7 +336,10 @@ class SklearnConverter:
         if any(o.type.HasField("sequence_type") for o in onx.graph.output):
             raise _AttemptFailed("skl2onnx kept a ZipMap output (a list of dicts)")
         normalise_opsets(onx, {})
-        if precision == "float64" and replace_imputers(onx, np.float64):
+        fills = [np.asarray(e.statistics_) for e in _fitted_parts(model)
+                 if type(e).__name__ == "SimpleImputer"
+                 and np.asarray(getattr(e, "statistics_", [])).dtype.kind in "fiu"]
+        if precision == "float64" and replace_imputers(onx, np.float64, fills):
             notes.append(
                 "Imputer nodes replaced by IsNaN/Where (onnxruntime has no float64 Imputer)"
             )

@@ -390,17 +390,17 @@ def test_skops_model_via_cli(tmp_path: Path) -> None:
     assert baton.verify(tmp_path / "m.baton")
 
 
-def test_bare_estimators_come_here_pipelines_go_to_skl2onnx() -> None:
+def test_bare_estimators_come_here_pipelines_ending_in_trees_are_joined() -> None:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
 
-    from baton.converters.sklearn import SklearnConverter
+    from baton.converters.pipeline_trees import PipelineTreesConverter
 
     model, _ = converted("RandomForestClassifier-binary")
     assert isinstance(find_converter(model), SklearnTreesConverter)
     pipe = make_pipeline(SimpleImputer(), tree.DecisionTreeRegressor(max_depth=2))
     pipe.fit(X, _y("regression"))
-    assert isinstance(find_converter(pipe), SklearnConverter)
+    assert isinstance(find_converter(pipe), PipelineTreesConverter)
 
 
 def test_unfitted_estimator_is_a_usage_error() -> None:

@@ -1,0 +1,152 @@
+"""scikit-learn Pipelines that end in a tree model: preprocessing through skl2onnx in float64,
+the trees through baton's own emitter, joined into one graph.
+
+skl2onnx alone would convert such a Pipeline in float32 (its tree operators have no float64
+kernel in onnxruntime), so a value the preprocessing leaves within float32 rounding of a
+split threshold can take the other branch. Here the preprocessing runs in float64, as in
+scikit-learn, and the final estimator (a scikit-learn tree ensemble, LightGBM, XGBoost or
+CatBoost model) is read exactly by its tree reader. When the preprocessing has no float64
+ONNX form, the whole Pipeline goes through skl2onnx as before, and the manifest says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+import numpy as np
+import onnx
+
+from baton.converters._registry import Conversion, converters, register
+from baton.converters._trees import TreeConverter
+from baton.converters.sklearn import SklearnConverter, _AttemptFailed, _class_path
+from baton.errors import SchemaError
+
+_SKLEARN = SklearnConverter()
+#: the lowest default-domain opset the tree graph is written in (LessOrEqual needs 12)
+MIN_TREE_OPSET = 12
+
+
+class PipelineTreesConverter:
+    name = "sklearn-pipeline-trees"
+    framework = "scikit-learn"
+    extra = "sklearn"
+
+    def _tree_converter(self, model: Any) -> TreeConverter | None:
+        steps = getattr(model, "steps", None)
+        if type(model).__name__ != "Pipeline" or not steps or len(steps) < 2:
+            return None
+        final = steps[-1][1]
+        for conv in converters():
+            if isinstance(conv, TreeConverter) and conv.accepts(final):
+                return conv
+        return None
+
+    def accepts(self, model: Any) -> bool:
+        return (type(model).__module__.split(".")[0] == "sklearn"
+                and self._tree_converter(model) is not None)
+
+    def describe(self, model: Any) -> str:
+        return _class_path(model)
+
+    def prepare(self, model: Any, data: Any) -> Any:
+        return _SKLEARN.prepare(model, data)
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
+        return _SKLEARN.infer_inputs(model, sample)
+
+    def _transform(self, model: Any, X: Any) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return model[:-1].transform(X)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SchemaError(
+                f"the original model's preprocessing ({_class_path(model)}) rejected the data",
+                expected="data shaped like the model's training data",
+                found=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                hint="pass the same columns and types the model was trained on",
+            ) from exc
+
+    def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        tree = self._tree_converter(model)
+        assert tree is not None
+        Xt = self._transform(model, self.prepare(model, data))
+        return tree.predict(model.steps[-1][1], Xt)
+
+    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
+                opset: int | None) -> Conversion:
+        tree = self._tree_converter(model)
+        assert tree is not None
+        final = model.steps[-1][1]
+        X = self.prepare(model, sample)
+        specs = [dataclasses.replace(s, dtype="float64") if s.dtype.startswith("float") else s
+                 for s in inputs]
+        try:
+            pre, notes = _SKLEARN._convert_once(model[:-1], specs, ["transformed"], opset,
+                                                "float64")
+            _SKLEARN._validate_in_ort(model[:-1], pre, specs, X, ["transformed"])
+        except _AttemptFailed as exc:
+            conv = _SKLEARN.convert(model, sample, inputs, opset=opset)
+            conv.converter["notes"].append(
+                f"the preprocessing has no float64 ONNX form ({exc}); the whole Pipeline went "
+                "through skl2onnx, trees included")
+            return conv
+        Xt = self._transform(model, X)
+        dense = np.asarray(Xt.toarray() if hasattr(Xt, "toarray") else Xt, dtype=np.float64)
+        tree_inputs = tree.infer_inputs(final, dense)
+        pre_opset = {o.domain: o.version for o in pre.opset_import}.get("", MIN_TREE_OPSET)
+        tree_conv = tree.convert(final, dense, tree_inputs,
+                                 opset=max(int(pre_opset), MIN_TREE_OPSET))
+        merged = _join(pre, tree_conv.model, tree_inputs[0].name)
+        notes += ["preprocessing through skl2onnx in float64, then the final "
+                  f"{type(final).__name__} through baton's tree emitter"]
+        notes += list(tree_conv.converter.get("notes", []))
+        return Conversion(
+            model=merged, inputs=specs, outputs=tree_conv.outputs,
+            source={"framework": self.framework, "class": _class_path(model),
+                    "final_estimator": _class_path(final),
+                    "versions": {**_sklearn_versions(), **tree_conv.source.get("versions", {})}},
+            converter={"name": "skl2onnx+baton.trees",
+                       "version": tree_conv.converter.get("version", "1"),
+                       "strategy": "skl2onnx (float64) for the preprocessing, baton tree "
+                       f"emitter for {type(final).__name__}",
+                       "attempts": ["float64: ok"], "notes": notes},
+            precision="float64",
+            tolerances=tree_conv.tolerances,
+        )
+
+
+def _sklearn_versions() -> dict[str, str]:
+    import skl2onnx
+    import sklearn
+
+    return {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__}
+
+
+def _join(pre: onnx.ModelProto, trees: onnx.ModelProto, tree_input: str) -> onnx.ModelProto:
+    """One graph: the preprocessing's ``transformed`` (cast to float64) feeds the trees."""
+    from onnx import TensorProto, compose, helper
+
+    pre = compose.add_prefix(pre, "pre_", rename_inputs=False)
+    out = pre.graph.output[0]
+    if out.type.tensor_type.elem_type != TensorProto.DOUBLE:
+        pre.graph.node.append(helper.make_node("Cast", [out.name], ["pre_transformed_f64"],
+                                               to=TensorProto.DOUBLE))
+        out.name = "pre_transformed_f64"
+        out.type.tensor_type.elem_type = TensorProto.DOUBLE
+    versions: dict[str, int] = {}
+    for m in (pre, trees):
+        for o in m.opset_import:
+            versions[o.domain] = max(versions.get(o.domain, 0), int(o.version))
+    for m in (pre, trees):
+        del m.opset_import[:]
+        m.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
+        m.ir_version = max(pre.ir_version, trees.ir_version)
+    merged = compose.merge_models(pre, trees, io_map=[(out.name, tree_input)])
+    merged.producer_name = "baton"
+    return merged
+
+
+register(PipelineTreesConverter(), before="sklearn")
