@@ -89,10 +89,11 @@ def find_converter(model: Any) -> Converter:
     cls = type(model)
     raise UnsupportedModelError(
         f"baton has no converter for {cls.__module__}.{cls.__qualname__}",
-        expected="a model from one of: " + ", ".join(c.framework for c in converters()),
+        expected="a model from one of: "
+        + ", ".join(sorted({c.framework for c in converters()})),
         found=f"{cls.__module__}.{cls.__qualname__}",
-        hint="pass a fitted scikit-learn estimator or Pipeline; other frameworks arrive "
-        "with their own converters",
+        hint="pass a fitted model of one of those frameworks (PyTorch arrives with its own "
+        "converter)",
     )
 
 
