@@ -15,7 +15,9 @@ ensemble asks for it):
    CatBoost); the graph does the same cast and compares the rounded value in float64;
 2. ``missing_value``: one more value read as missing (NaN), compared after the rounding;
 3. ``categorical`` columns: a code outside ``category_range`` takes the false branch of
-   every ``MEMBER`` split, any other code is truncated like ``int(x)``;
+   every ``MEMBER`` split; any other value is truncated like ``int(x)``
+   (``categorical_values="truncate"``) or, when it is no integer, read as missing
+   (``"exact"``);
 4. ``zero_band`` / ``zero_as_missing``: LightGBM's zeros.
 
 How the trees are added (``accumulate``): in float64 by onnxruntime (``"float64"``, the
@@ -25,7 +27,9 @@ does (``"float32"``).
 The emitter writes ``ai.onnx.ml`` opset 5 ``TreeEnsemble`` with float64 splits and float64
 inputs, which onnxruntime evaluates in double precision: a threshold is never rounded, so no
 row takes a branch the original would not take. The head (sigmoid, softmax, exp, class
-labels, class index) is standard ONNX operators in float64.
+labels, class index) is standard ONNX operators in float64; a classifier's label is the
+argmax of its probabilities or, as the library decides it, a rule on the raw scores
+(``Head.label_rule``).
 """
 
 from __future__ import annotations
@@ -96,6 +100,14 @@ class Ensemble:
     #: of every ``MEMBER`` split (XGBoost: ``(0, 2**24)``); NaN stays missing. ``None``: the
     #: truncated value is looked up as it is
     category_range: tuple[float, float] | None = None
+    #: what becomes of a value on the ``categorical`` features (inside ``category_range``
+    #: where there is one, after the rounding and ``missing_value``). ``"truncate"``: it is
+    #: truncated like ``int(x)`` and looked up (LightGBM, XGBoost: ``7.5`` is category 7).
+    #: ``"exact"``: a value that is no finite integer (``7.5``, ``-0.5``, ``inf``) is no
+    #: category at all and is read as missing (NaN), so every split sends it the missing
+    #: way; integers are looked up as they are (scikit-learn's HistGradientBoosting, whose
+    #: ``OrdinalEncoder`` matches values exactly and encodes an unknown one as NaN)
+    categorical_values: Literal["truncate", "exact"] = "truncate"
     #: values with ``|x| <= zero_band`` are read as 0.0 (LightGBM drops them as zeros), and
     #: as missing on the ``zero_as_missing`` features (LightGBM's Zero missing type)
     zero_band: float = 0.0
@@ -121,6 +133,7 @@ class Ensemble:
 
 
 Transform = Literal["identity", "exp", "sigmoid", "softmax", "sigmoid_each"]
+LabelRule = Literal["argmax", "raw_argmax", "raw>=0", "raw>0"]
 
 
 @dataclass
@@ -144,6 +157,18 @@ class Head:
     flatten: bool = True
     #: classifiers: also output the margin ``raw_scores`` (not for averaged class shares)
     raw_scores: bool = True
+    #: classifiers: how the label is picked. ``"argmax"``: the first largest probability
+    #: (LightGBM, XGBoost, CatBoost, scikit-learn's forests). The others read the summed
+    #: raw scores (before ``scale`` and ``transform``), where rounding in the transform
+    #: cannot tie them: ``"raw_argmax"``: the first largest raw score, one per class
+    #: (raw scores ``[0, 1e-17]`` give equal softmax probabilities, so ``"argmax"`` would
+    #: pick class 0); ``"raw>=0"`` / ``"raw>0"``: with ``binary_margin``, class 1 where the
+    #: raw score is ``>= 0`` (a score of 0 is class 1) / ``> 0`` (a score of 0 is class 0,
+    #: and any positive one, however small, class 1, although its sigmoid may round to 0.5).
+    #: scikit-learn's ``GradientBoostingClassifier`` predicts with ``raw >= 0``,
+    #: ``HistGradientBoostingClassifier`` with ``raw > 0``, both ``argmax(raw)`` for more
+    #: classes. NaN raw scores are class 0 under both binary rules.
+    label_rule: LabelRule = "argmax"
 
 
 def emit(ens: Ensemble, head: Head, *, input_name: str = "input", name: str = "trees",
@@ -205,9 +230,12 @@ def _preprocess(b: _Builder, ens: Ensemble, x: str) -> str:
         b.node("Equal", [x, "missing_value"], ["x_is_missing"])
         b.node("Where", ["x_is_missing", "missing_nan", x], ["x_missing"])
         x = "x_missing"
+    if ens.categorical_values not in ("truncate", "exact"):
+        raise ValueError(f"unknown categorical_values {ens.categorical_values!r}")
     if ens.categorical:
         x = _truncate_columns(b, x, ens.n_features, list(ens.categorical),
-                              ens.category_range, _no_category(ens))
+                              ens.category_range, _no_category(ens),
+                              exact=ens.categorical_values == "exact")
     if ens.zero_band > 0 or ens.zero_as_missing:
         x = _snap_zeros(b, x, ens.n_features, ens.zero_band, list(ens.zero_as_missing))
     return x
@@ -289,18 +317,31 @@ def _no_category(ens: Ensemble) -> float:
 
 
 def _truncate_columns(b: _Builder, x: str, n: int, columns: list[int],
-                      valid: tuple[float, float] | None, no_category: float) -> str:
+                      valid: tuple[float, float] | None, no_category: float, *,
+                      exact: bool = False) -> str:
     """``int(x)`` (truncation toward zero) on the categorical columns, as the libraries do
-    before looking a value up in a category set; NaN stays NaN. With ``valid`` =
-    ``(low, high)``, a value outside ``[low, high)`` becomes ``no_category`` instead."""
+    before looking a value up in a category set; NaN stays NaN. ``exact``: no truncation;
+    a value that is no finite integer becomes NaN instead (``x - floor(x)`` is 0 exactly
+    for the finite integers, NaN for ``±inf`` and NaN). With ``valid`` = ``(low, high)``,
+    a value outside ``[low, high)`` becomes ``no_category`` (either way: the range is
+    tested on the value before the truncation or the integer test)."""
     mask = np.zeros((1, n), dtype=bool)
     mask[0, columns] = True
     b.const("cat_mask", mask)
-    b.node("Abs", [x], ["x_abs"])
-    b.node("Floor", ["x_abs"], ["x_abs_floor"])
-    b.node("Sign", [x], ["x_sign"])
-    b.node("Mul", ["x_abs_floor", "x_sign"], ["x_trunc"])
-    code = "x_trunc"
+    if exact:
+        b.const("cat_zero", np.asarray(0.0, dtype=np.float64))
+        b.const("cat_nan", np.asarray(np.nan, dtype=np.float64))
+        b.node("Floor", [x], ["x_floor"])
+        b.node("Sub", [x, "x_floor"], ["x_fraction"])
+        b.node("Equal", ["x_fraction", "cat_zero"], ["x_is_integer"])
+        b.node("Where", ["x_is_integer", x, "cat_nan"], ["x_integer"])
+        code = "x_integer"
+    else:
+        b.node("Abs", [x], ["x_abs"])
+        b.node("Floor", ["x_abs"], ["x_abs_floor"])
+        b.node("Sign", [x], ["x_sign"])
+        b.node("Mul", ["x_abs_floor", "x_sign"], ["x_trunc"])
+        code = "x_trunc"
     if valid is not None:
         b.const("cat_low", np.asarray(valid[0], dtype=np.float64))
         b.const("cat_high", np.asarray(valid[1], dtype=np.float64))
@@ -308,7 +349,7 @@ def _truncate_columns(b: _Builder, x: str, n: int, columns: list[int],
         b.node("Less", [x, "cat_low"], ["cat_below"])
         b.node("GreaterOrEqual", [x, "cat_high"], ["cat_above"])
         b.node("Or", ["cat_below", "cat_above"], ["cat_outside"])
-        b.node("Where", ["cat_outside", "cat_none", "x_trunc"], ["x_code"])
+        b.node("Where", ["cat_outside", "cat_none", code], ["x_code"])
         code = "x_code"
     b.node("Where", ["cat_mask", code, x], ["x_cat"])
     return "x_cat"
@@ -444,6 +485,8 @@ def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
     def vi(name: str, elem: int, shape: list[Any]) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, elem, shape)
 
+    if head.task != "classification" and head.label_rule != "argmax":
+        raise ValueError(f"label_rule {head.label_rule!r} is for classification heads")
     if head.task == "class_index":
         if head.transform != "identity" or head.scale != 1.0:
             raise ValueError("a class_index head takes the raw scores as they are: no "
@@ -470,7 +513,7 @@ def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
         b.node("Concat", ["p0", score], ["probabilities"], axis=1)
     else:
         b.node("Identity", [score], ["probabilities"])
-    b.node("ArgMax", ["probabilities"], ["label_index"], axis=1, keepdims=0)
+    _label_index(b, head, n_targets, n_classes)
     classes = np.asarray(head.classes)
     if classes.dtype.kind in "USO":
         b.const("classes", np.asarray([str(c).encode() for c in classes], dtype=object))
@@ -484,6 +527,31 @@ def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
     if head.raw_scores:
         outputs.append(vi("raw_scores", TensorProto.DOUBLE, ["N", n_targets]))
     return outputs
+
+
+def _label_index(b: _Builder, head: Head, n_targets: int, n_classes: int) -> None:
+    """``label_index`` (int64 ``[N]``) by ``head.label_rule``."""
+    rule = head.label_rule
+    if rule == "argmax":
+        b.node("ArgMax", ["probabilities"], ["label_index"], axis=1, keepdims=0)
+    elif rule == "raw_argmax":
+        if head.binary_margin or n_targets != n_classes:
+            raise ValueError(f"label_rule 'raw_argmax' needs one raw score per class, not "
+                             f"{n_targets} for {n_classes} classes")
+        b.node("ArgMax", ["raw_scores"], ["label_index"], axis=1, keepdims=0,
+               select_last_index=0)
+    elif rule in ("raw>=0", "raw>0"):
+        if not head.binary_margin or n_targets != 1 or n_classes != 2:
+            raise ValueError(f"label_rule {rule!r} is for a binary classifier with one "
+                             "margin (binary_margin)")
+        b.const("label_zero", np.asarray(0.0, dtype=np.float64))
+        b.node("GreaterOrEqual" if rule == "raw>=0" else "Greater",
+               ["raw_scores", "label_zero"], ["raw_positive"])
+        b.node("Cast", ["raw_positive"], ["raw_positive_index"], to=TensorProto.INT64)
+        b.const("label_shape", np.asarray([-1], dtype=np.int64))
+        b.node("Reshape", ["raw_positive_index", "label_shape"], ["label_index"])
+    else:
+        raise ValueError(f"unknown label_rule {rule!r}")
 
 
 OUTPUT_KINDS = {"label": "label", "probabilities": "probabilities", "raw_scores": "scores",
@@ -620,11 +688,21 @@ def _notes(ens: Ensemble, head: Head) -> list[str]:
     if ens.categorical and ens.category_range is not None:
         low, high = ens.category_range
         notes.append(f"categorical codes outside [{low:.17g}, {high:.17g}) are no category; the "
-                     "others are truncated like int(x)"
+                     + ("others are read as missing unless they are integers"
+                        if ens.categorical_values == "exact" else
+                        "others are truncated like int(x)")
                      + (" after the float32 rounding" if ens.round_to_float32 else ""))
+    elif ens.categorical and ens.categorical_values == "exact":
+        notes.append("categorical values that are not integers are no category and read as "
+                     "missing, as the library's exact category match does")
     if ens.accumulate == "float32":
         notes.append("trees added one after another in float32 from the base margin, as "
                      "the library does")
     if head.task == "class_index":
         notes.append("prediction is the index of the largest margin")
+    if head.task == "classification" and head.label_rule != "argmax":
+        notes.append({"raw_argmax": "label: the class of the largest raw score",
+                      "raw>=0": "label: class 1 where the raw score is >= 0",
+                      "raw>0": "label: class 1 where the raw score is > 0"}[head.label_rule]
+                     + ", as the library decides it")
     return notes

@@ -18,25 +18,21 @@ Decision rules reproduced (scikit-learn 1.9, ``tree/_tree.pyx``,
   float64; the product is baked into the leaves (it is the same product sklearn forms) and
   the init prediction is a first, constant tree, so onnxruntime adds the same numbers in
   the same order. scikit-learn refuses NaN here; the graph sends NaN right, as the Cython
-  routine would.
+  routine would. The label comes from the raw score as in ``predict`` (``raw >= 0`` with
+  one margin, the first largest raw score with more), not from the probabilities: a raw
+  score of exactly 0 is class 1, and two raw scores whose softmax rounds to a tie still
+  pick the larger (``Head.label_rule``).
 * ``HistGradientBoosting``: float64 ``x <= num_threshold``, NaN by ``missing_go_to_left``;
-  raw = 0 + baseline + each tree (the baseline is a first, constant tree again).
+  raw = 0 + baseline + each tree (the baseline is a first, constant tree again); the label
+  is ``raw > 0`` with one margin (a raw score of 0 is class 0, a positive one class 1 even
+  where its sigmoid rounds to 0.5), the first largest raw score with more.
   Categorical features pass through an ``OrdinalEncoder`` first (exact value match: an
-  unseen value, a negative one or NaN becomes NaN and goes the missing way), then a bitset
-  of the encoded categories that go left. The graph tests the raw category values
-  (``MEMBER``, on the side that is not the missing side, so anything unknown goes the
-  missing way); onnxruntime's membership test truncates like ``int(x)`` (it keeps int32
-  values only), so the emitter truncates the categorical columns first
-  (``Ensemble.categorical``).
-
-Known differences, both waiting on the shared emitter (see the xfail tests):
-
-* a non-integer value in a categorical column (``7.5``, or ``-0.5`` which truncates to 0)
-  is an unknown category to scikit-learn but ``int(x)`` to the graph;
-* the label comes from the argmax of the probabilities, while scikit-learn decides
-  gradient boosting from the raw score (``raw >= 0``, ``raw > 0`` for the Hist models,
-  argmax of the raw scores): a raw score of exactly 0 (or below ~1e-16) is class 1 for
-  ``GradientBoostingClassifier`` and class 0 in the graph.
+  unseen value, a negative one, a non-integer such as ``7.5`` or ``-0.5``, or NaN becomes
+  NaN and goes the missing way), then a bitset of the encoded categories that go left.
+  The graph tests the raw category values (``MEMBER``, on the side that is not the
+  missing side, so any unknown integer goes the missing way); the emitter's exact
+  categorical mode (``Ensemble.categorical_values="exact"``) turns a value that is no
+  integer into NaN before the trees instead of truncating it like ``int(x)``.
 """
 
 from __future__ import annotations
@@ -50,6 +46,7 @@ from baton.converters._registry import register
 from baton.converters._trees import (
     Ensemble,
     Head,
+    LabelRule,
     Leaf,
     Split,
     Transform,
@@ -76,7 +73,9 @@ _LINKS: dict[str, tuple[Transform, float]] = {
     "HalfLogitLink": ("sigmoid", 2.0),  # exponential loss: p = expit(2 * raw)
     "MultinomialLogit": ("softmax", 1.0),
 }
-_INT32 = (-(2**31), 2**31 - 1)  # onnxruntime's membership values are int32
+# onnxruntime's membership values are int32, and a set holding -2**31 also catches NaN and
+# values outside int32 (they are cast to int32 first): codes must lie strictly above it
+_INT32 = (-(2**31) + 1, 2**31 - 1)
 
 
 def _sklearn() -> Any:
@@ -198,9 +197,14 @@ class SklearnTreesConverter(TreeConverter):
                     _leaves((rate * value)[:, None], target=k)))
         ens = Ensemble(n_features=int(model.n_features_in_), n_targets=n_targets,
                        trees=trees, round_to_float32=True)
-        return ens, self._boosting_head(model, n_targets)
+        return ens, self._boosting_head(model, n_targets, positive="raw>=0")
 
-    def _boosting_head(self, model: Any, n_targets: int) -> Head:
+    def _boosting_head(self, model: Any, n_targets: int, *,
+                       positive: LabelRule) -> Head:
+        """The loss's link as transform and scale; a classifier's label as its ``predict``
+        decides it from the raw scores: ``positive`` with one margin (``raw >= 0`` for
+        ``GradientBoostingClassifier``, ``raw > 0`` for ``HistGradientBoostingClassifier``),
+        the first largest raw score with more."""
         link = type(model._loss.link).__name__
         if link not in _LINKS:
             raise UnsupportedModelError(
@@ -212,7 +216,8 @@ class SklearnTreesConverter(TreeConverter):
         transform, scale = _LINKS[link]
         if self._is_classifier(model):
             return Head("classification", transform, scale, self._classes(model),
-                        binary_margin=n_targets == 1)
+                        binary_margin=n_targets == 1,
+                        label_rule=positive if n_targets == 1 else "raw_argmax")
         return Head("regression", transform, scale)
 
     def _read_hist(self, model: Any) -> tuple[Ensemble, Head]:
@@ -244,9 +249,11 @@ class SklearnTreesConverter(TreeConverter):
         for iteration in model._predictors:
             for k, predictor in enumerate(iteration):
                 trees.append(_read_hist_tree(predictor, k, columns, categories))
+        # OrdinalEncoder: a value equal to no category (7.5 too) is unknown, i.e. missing
         ens = Ensemble(n_features=n_features, n_targets=n_targets, trees=trees,
-                       categorical=sorted(int(f) for f in columns[:len(categories)]))
-        return ens, self._boosting_head(model, n_targets)
+                       categorical=sorted(int(f) for f in columns[:len(categories)]),
+                       categorical_values="exact")
+        return ens, self._boosting_head(model, n_targets, positive="raw>0")
 
     # -- the original -------------------------------------------------------------------
 
@@ -363,7 +370,7 @@ def _integer_categories(model: Any, categories: np.ndarray, feature: int) -> np.
         raise UnsupportedModelError(
             f"{type(model).__name__}'s categorical feature {feature} has values that are "
             "not 32-bit integers",
-            expected="integer category codes between -2**31 and 2**31-1",
+            expected="integer category codes between -2**31+1 and 2**31-1",
             found=f"categories {cats[~ok][:5].tolist()}",
             hint="map the categories to small integer codes before fitting",
         )

@@ -281,10 +281,9 @@ def test_hist_categorical_unseen_negative_and_nan_codes(task: str) -> None:
     _assert_exact(baton.check(model, bundle, probe))
 
 
-@pytest.mark.xfail(strict=True, reason="sklearn's OrdinalEncoder treats a non-integer code "
-                   "as unknown (missing branch); the emitter truncates it to int(x). Needs an "
-                   "exact categorical mode in the emitter (non-integer -> NaN).")
 def test_hist_categorical_non_integer_codes() -> None:
+    """sklearn's OrdinalEncoder matches values exactly: 7.5, and -0.5 (which ``int()`` would
+    make the known code 0), are unknown and go the missing way, as in the graph."""
     Xc, y = _categorical_data()
     model = ensemble.HistGradientBoostingRegressor(max_iter=15, categorical_features=[3, 5],
                                                    random_state=0).fit(Xc, y)
@@ -293,17 +292,59 @@ def test_hist_categorical_non_integer_codes() -> None:
     probe[:, 5] = 7.5
     probe[:, 3] = -0.5
     _assert_exact(baton.check(model, bundle, probe))
+    # more values int() would make known codes; sklearn reads each as missing (NaN)
+    odd = [7.5, -0.5, 0.5, 29.5, -3.5, 7 + 2.0**-50, 1e-300, -1e-300, 2.0**31 + 0.5]
+    probe = np.repeat(Xc[:len(odd)], 2, axis=0)
+    probe[::2, 5] = odd
+    probe[1::2, 3] = odd
+    as_nan = probe.copy()
+    as_nan[::2, 5] = as_nan[1::2, 3] = np.nan
+    np.testing.assert_array_equal(model.predict(probe), model.predict(as_nan))
+    _assert_exact(baton.check(model, bundle, probe))
 
 
-@pytest.mark.xfail(strict=True, reason="sklearn's GradientBoostingClassifier predicts class 1 "
-                   "for a raw score of exactly 0 (raw >= 0); the head takes the argmax of "
-                   "[0.5, 0.5] (class 0). Needs the label from the raw scores in Head.")
 def test_gradient_boosting_label_at_raw_score_zero() -> None:
+    """sklearn's GradientBoostingClassifier predicts class 1 for a raw score of exactly 0
+    (``raw >= 0``), where the probabilities are [0.5, 0.5]."""
     Xz = np.array([[0.0], [0.0], [1.0], [1.0], [1.0]])
     model = ensemble.GradientBoostingClassifier(init="zero", n_estimators=1, max_depth=1,
                                                 learning_rate=1.0).fit(Xz, [0, 1, 1, 1, 0])
     assert model.decision_function(Xz)[0] == 0.0
     _assert_exact(baton.convert(model, Xz).report)
+
+
+def _hist_with_raw_scores(raw: list[float]) -> Any:
+    """A fitted HistGradientBoostingClassifier whose raw scores are ``raw`` on every row:
+    its trees' values set to 0 and ``raw`` as the baseline."""
+    Xr = np.array([[0.0], [1.0]] * 6)
+    model = ensemble.HistGradientBoostingClassifier(max_iter=1, early_stopping=False).fit(
+        Xr, np.arange(len(Xr)) % max(2, len(raw)))
+    for predictor in itertools.chain.from_iterable(model._predictors):
+        predictor.nodes["value"] = 0.0
+    model._baseline_prediction = np.asarray([raw], dtype=np.float64)
+    return model, Xr
+
+
+@pytest.mark.parametrize(("raw", "label"), [(1e-17, 1), (5e-324, 1), (0.0, 0), (-1e-17, 0)])
+def test_hist_gradient_boosting_binary_label_is_raw_above_zero(raw: float, label: int) -> None:
+    """HistGradientBoostingClassifier predicts ``raw > 0``: a raw score of 1e-17 is class 1
+    although its probabilities round to [0.5, 0.5]; 0 is class 0."""
+    model, Xr = _hist_with_raw_scores([raw])
+    assert model.predict(Xr).tolist() == [label] * len(Xr)
+    assert model.predict_proba(Xr)[0].tolist() == [0.5, 0.5]
+    _assert_exact(baton.convert(model, Xr).report)
+
+
+@pytest.mark.parametrize(("raw", "label"), [([0.0, 1e-17, -1.0], 1), ([1e-17, 1e-17, 0.0], 0)])
+def test_hist_gradient_boosting_multiclass_label_is_argmax_of_raw(raw: list[float],
+                                                                  label: int) -> None:
+    """The label is the first largest raw score, not the first largest probability: raw
+    scores 0 and 1e-17 have equal softmax probabilities."""
+    model, Xr = _hist_with_raw_scores(raw)
+    assert model.predict(Xr).tolist() == [label] * len(Xr)
+    proba = model.predict_proba(Xr)[0]
+    assert proba[0] == proba[1]
+    _assert_exact(baton.convert(model, Xr).report)
 
 
 def test_pandas_category_columns_are_refused() -> None:

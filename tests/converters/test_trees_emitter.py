@@ -210,3 +210,128 @@ def test_class_index_with_either_sum(accumulate: Any) -> None:
                    accumulate=accumulate)
     expected = 0.0 if accumulate == "float32" else 1.0
     assert _prediction(ens, [[0.0]], Head("class_index")).tolist() == [expected]
+
+
+# -- label_rule -----------------------------------------------------------------------------
+
+
+def _binary(accumulate: Any = "float64") -> Ensemble:
+    """Raw scores by row ``x = 0, 1, 2, 3``: 0, 1e-17, 1e-17 - 2e-17 (about -1e-17), NaN;
+    the sigmoid of each finite one rounds to 0.5."""
+    return Ensemble(1, 1, [_lt(0.5, 0.0, 1e-17), _lt(1.5, 0.0, -2e-17), _lt(2.5, 0.0, np.nan)],
+                    accumulate=accumulate)
+
+
+@pytest.mark.parametrize("accumulate", ["float64", "float32"])
+@pytest.mark.parametrize(("rule", "labels"), [("argmax", ["no", "no", "no", "no"]),
+                                              ("raw>=0", ["yes", "yes", "no", "no"]),
+                                              ("raw>0", ["no", "yes", "no", "no"])])
+def test_binary_label_rules_read_the_raw_score(rule: Any, labels: list[str],
+                                               accumulate: Any) -> None:
+    head = Head("classification", "sigmoid", classes=np.asarray(["no", "yes"]),
+                binary_margin=True, label_rule=rule)
+    out = _run(_binary(accumulate), head, [[0.0], [1.0], [2.0], [3.0]])
+    raw = out["raw_scores"][:, 0]
+    assert raw[0] == 0.0 and raw[1] > 0.0 > raw[2] and np.isnan(raw[3])
+    assert out["probabilities"][:3].tolist() == [[0.5, 0.5]] * 3  # argmax: the first, "no"
+    assert out["label"].tolist() == labels
+
+
+def test_binary_label_rule_reads_the_raw_score_before_the_scale() -> None:
+    # p = sigmoid(2 * raw) (scikit-learn's exponential loss); the label still reads raw
+    ens = Ensemble(1, 1, [_lt(0.5, -1e-17, 0.0)])
+    head = Head("classification", "sigmoid", 2.0, np.asarray([3, 8]), binary_margin=True,
+                label_rule="raw>=0")
+    assert _run(ens, head, [[0.0], [1.0]])["label"].tolist() == [3, 8]
+
+
+@pytest.mark.parametrize(("rule", "labels"), [("argmax", [0, 0]), ("raw_argmax", [1, 0])])
+def test_raw_argmax_is_the_first_largest_raw_score(rule: Any, labels: list[int]) -> None:
+    # x = 0: raw (0, 1e-17, -1); x = 1: raw (1e-17, 1e-17, -1), a tie: the first
+    ens = Ensemble(1, 3, [_lt(0.5, 0.0, 1e-17, target=0)], base=[0.0, 1e-17, -1.0])
+    head = Head("classification", "softmax", classes=np.asarray([0, 1, 2]), label_rule=rule)
+    out = _run(ens, head, [[0.0], [1.0]])
+    assert out["probabilities"][0, 0] == out["probabilities"][0, 1]  # exp(-1e-17) == 1
+    assert out["label"].tolist() == labels
+
+
+@pytest.mark.parametrize(("head", "n_targets"), [
+    (Head("classification", "sigmoid", classes=np.asarray([0, 1]), label_rule="raw>0"), 1),
+    (Head("classification", "softmax", classes=np.asarray([0, 1, 2]), label_rule="raw>=0"), 3),
+    (Head("classification", "sigmoid", classes=np.asarray([0, 1]), binary_margin=True,
+          label_rule="raw_argmax"), 1),
+    (Head("classification", classes=np.asarray([0, 1, 2]), label_rule="raw_argmax"), 2),
+    (Head("classification", classes=np.asarray([0, 1]), label_rule="raw"), 2),  # type: ignore[arg-type]
+    (Head("regression", label_rule="raw>0"), 1),
+])
+def test_label_rules_that_do_not_fit_the_head_are_refused(head: Head, n_targets: int) -> None:
+    ens = Ensemble(1, n_targets, [_const(1.0)])
+    with pytest.raises(ValueError, match="label_rule"):
+        emit(ens, head)
+
+
+# -- categorical_values="exact" -------------------------------------------------------------
+
+
+def _member_or_missing(members: tuple[float, ...]) -> Tree:
+    """Feature 0: 9.0 when missing (NaN; ``+inf`` too), else 1.0 for a member, 0.0 for
+    another value."""
+    tree = Tree()
+    tree.add(Split(0, "LT", np.inf, 1, Leaf.scalar(9.0), False))
+    tree.add(Split(0, "MEMBER", 0.0, Leaf.scalar(1.0), Leaf.scalar(0.0), False, members))
+    return tree
+
+
+def test_exact_categories_read_non_integers_as_missing() -> None:
+    # feature 1 is numeric: x < 7.25 gives 100, else 200, missing 100; it is left alone
+    ens = Ensemble(2, 1, [_member_or_missing((0.0, 7.0)),
+                          _lt(7.25, 100.0, 200.0, feature=1, missing_true=True)],
+                   categorical=[0], categorical_values="exact")
+    values = [7.0, 7.5, -0.5, 0.0, -0.0, 3.0, 7 + 2.0**-50, 1e-300, 2.0**51 + 0.5, 1e300,
+              np.inf, -np.inf, np.nan]
+    rows = [[v, 7.5] for v in values]
+    assert (_prediction(ens, rows) - 200.0).tolist() == [1.0, 9.0, 9.0, 1.0, 1.0, 0.0, 9.0,
+                                                         9.0, 9.0, 0.0, 9.0, 9.0, 9.0]
+    # int(x): 7.5 -> 7, -0.5 -> 0, 7 + 2**-50 -> 7, 1e-300 -> 0 are members, 2**51 + 0.5
+    # not; -inf stays -inf, no member
+    truncated = dataclasses.replace(ens, categorical_values="truncate")
+    assert (_prediction(truncated, rows) - 200.0).tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 0.0,
+                                                               1.0, 1.0, 0.0, 0.0, 9.0, 0.0,
+                                                               9.0]
+
+
+def test_exact_categories_after_the_rounding_and_the_missing_value() -> None:
+    ens = Ensemble(1, 1, [_member_or_missing((7.0,))], categorical=[0],
+                   categorical_values="exact", round_to_float32=True, missing_value=-1.0)
+    # float32(6.9999999999) = 7.0 and float32(7.0000001) = 7.0 (float32 steps are 2**-21
+    # there): members; float32(7.000001) = 7.00000095... is no integer: missing;
+    # -1 is the missing value, and float32(-1.0000000001) = -1 too; -2 is another code
+    rows = [[6.9999999999], [7.0000001], [7.000001], [-1.0], [-1.0000000001], [-2.0]]
+    assert _prediction(ens, rows).tolist() == [1.0, 1.0, 9.0, 9.0, 9.0, 0.0]
+
+
+def test_exact_categories_outside_the_range_are_no_category_not_missing() -> None:
+    """The range is tested first, on the value as read: -0.5 and 10.5 are outside it (the
+    false branch), 3.5 inside and no integer (missing)."""
+    ens = Ensemble(1, 1, [_member_or_missing((0.0, 7.0))], categorical=[0],
+                   categorical_values="exact", category_range=(0.0, 10.0))
+    rows = [[-0.5], [10.5], [10.0], [3.5], [7.0], [0.0], [np.nan]]
+    assert _prediction(ens, rows).tolist() == [0.0, 0.0, 0.0, 9.0, 1.0, 1.0, 9.0]
+
+
+def test_exact_categories_then_zeros_as_missing() -> None:
+    """The zero band comes last: on a zero_as_missing column a code 0 is missing, and a
+    non-integer was already missing."""
+    ens = Ensemble(1, 1, [_member_or_missing((0.0, 7.0))], categorical=[0],
+                   categorical_values="exact", zero_band=1e-35, zero_as_missing=[0])
+    assert _prediction(ens, [[0.0], [0.5], [1e-40], [7.0], [3.0]]).tolist() == [
+        9.0, 9.0, 9.0, 1.0, 0.0]
+    kept = dataclasses.replace(ens, zero_as_missing=[])
+    assert _prediction(kept, [[0.0], [0.5], [1e-40]]).tolist() == [1.0, 9.0, 9.0]
+
+
+def test_unknown_categorical_values_are_refused() -> None:
+    ens = Ensemble(1, 1, [_member((1.0,))], categorical=[0],
+                   categorical_values="round")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="categorical_values"):
+        emit(ens, Head("regression"))
