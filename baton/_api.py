@@ -7,6 +7,8 @@ import platform
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from baton.bundle import Bundle, cast_expected, golden_rows
 from baton.errors import SchemaError
 from baton.parity.report import Report
@@ -40,6 +42,14 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     model_bytes = conv.model.SerializeToString()
     report, expected, actual = parity_on(model, converter, model_bytes, conv.inputs,
                                          conv.outputs, conv.tolerances, sample)
+    for batch in getattr(converter, "parity_batches", ()):
+        # every batch size the model must serve, from the sample's rows repeated as needed
+        at_batch = take_rows(converter.prepare(model, sample), np.arange(batch) % n_rows(sample))
+        extra, _, _ = parity_on(model, converter, model_bytes, conv.inputs, conv.outputs,
+                                conv.tolerances, at_batch)
+        for diff in extra.outputs:
+            diff.name = f"{diff.name} @ batch {batch}"
+            report.outputs.append(diff)
     rows = golden_rows(n_rows(sample))
     prepared = converter.prepare(model, sample)
     golden_in = to_feeds(take_rows(prepared, rows), conv.inputs)

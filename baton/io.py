@@ -14,7 +14,9 @@ DATA_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
 
 
 def read_data(path: str | os.PathLike[str]) -> Any:
-    """A DataFrame (``.csv``, ``.parquet``) or an array (``.npy``, ``.npz``)."""
+    """A DataFrame (``.csv``, ``.parquet``), an array (``.npy``, an ``.npz`` holding one
+    array or one named ``X``/``data``/``inputs``), or a dict of arrays (an ``.npz`` holding
+    one array per model input, named like the inputs)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in DATA_SUFFIXES:
@@ -44,12 +46,8 @@ def read_data(path: str | os.PathLike[str]) -> Any:
             for k in ("X", "x", "data", "inputs"):
                 if k in keys:
                     return npz[k]
-            raise UsageError(
-                f"{p} holds several arrays and baton cannot tell which is the data",
-                expected="one array, or one named X, data or inputs",
-                found="arrays " + ", ".join(keys),
-                hint="save the input rows alone: np.savez(path, X=X)",
-            )
+            # several arrays: one per model input (or column), by name
+            return {k: npz[k] for k in keys}
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - each reader raises its own errors

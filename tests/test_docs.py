@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["cli.md", "bundle.md", "parity.md", "runtime.md", "scikit-learn.md", "trees.md"]
+PAGES = ["cli.md", "bundle.md", "parity.md", "runtime.md", "scikit-learn.md", "trees.md",
+         "pytorch.md"]
 BIN = Path(sys.executable).parent
 
 

@@ -138,5 +138,6 @@ def _load_builtin() -> None:
         pipeline_trees,
         sklearn,
         sklearn_trees,
+        torch,
         xgboost,
     )

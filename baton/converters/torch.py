@@ -1,0 +1,314 @@
+"""PyTorch ``nn.Module``: exported with torch.onnx with a dynamic batch dimension.
+
+Capture strategies, tried in order; the first whose graph loads in onnxruntime and runs at
+batch sizes 1, 2 and 7 wins, and every attempt is recorded in the manifest:
+
+1. ``dynamo``: ``torch.onnx.export(..., dynamo=True)`` with the batch dimension declared
+   dynamic, from an example of at least 2 rows. (From a batch-1 example torch.export may
+   specialise the batch to 1 — ``nn.TransformerEncoder`` does — and onnxruntime then
+   refuses a batch of 8; the sample is repeated to 2 rows to avoid that.)
+2. ``torchscript``: the TorchScript-based exporter (``dynamo=False``) with ``dynamic_axes``.
+
+Inputs: a tensor (input ``input``), a tuple of tensors (named after ``forward``'s
+parameters), or a dict of tensors (passed as keyword arguments, named after the keys).
+Outputs: a tensor (``output``), a tuple (``output_0``, ...) or a dict (its keys).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baton.converters._registry import Conversion, register, register_loader
+from baton.errors import ConversionError, SchemaError, UnsupportedModelError, UsageError, require
+from baton.schema import BATCH, TensorSpec, dtype_name, is_dataframe
+from baton.tolerance import Tolerance
+
+EXTRA = "torch"
+DEFAULT_OPSET = 18
+#: batch sizes every conversion is checked at (the sample's rows, repeated as needed)
+PARITY_BATCHES = (1, 2, 7, 64)
+_TORCH_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float32",
+                 "int64": "int64", "int32": "int64", "bool": "bool"}
+
+
+def _torch() -> Any:
+    return require("torch", EXTRA, "Converting a PyTorch model")
+
+
+class TorchConverter:
+    name = "torch"
+    framework = "pytorch"
+    extra = EXTRA
+    parity_batches = PARITY_BATCHES
+
+    def accepts(self, model: Any) -> bool:
+        return any(c.__module__.split(".")[0] == "torch" and c.__name__ == "Module"
+                   for c in type(model).__mro__)
+
+    def describe(self, model: Any) -> str:
+        cls = type(model)
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def _names(self, model: Any, sample: Any) -> list[str]:
+        if isinstance(sample, Mapping):
+            return [str(k) for k in sample]
+        if isinstance(sample, (tuple, list)):
+            params = [p for p in inspect.signature(model.forward).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            names = [p.name for p in params][:len(sample)]
+            return names if len(names) == len(sample) else [f"input_{i}"
+                                                             for i in range(len(sample))]
+        return ["input"]
+
+    def prepare(self, model: Any, data: Any) -> Any:
+        """numpy arrays: one array, or a dict keyed by input name."""
+        if is_dataframe(data):
+            raise SchemaError(
+                "a PyTorch model takes tensors, not a DataFrame",
+                expected="a tensor, a tuple of tensors or a dict of tensors (or numpy arrays)",
+                found="a pandas DataFrame",
+                hint="pass torch.tensor(frame.to_numpy(), dtype=torch.float32)",
+            )
+        if isinstance(data, Mapping):
+            return {str(k): _to_numpy(v) for k, v in data.items()}
+        if isinstance(data, (tuple, list)):
+            return {n: _to_numpy(v) for n, v in zip(self._names(model, data), data)}
+        return _to_numpy(data)
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[TensorSpec]:
+        arrays = self.prepare(model, sample)
+        items = arrays.items() if isinstance(arrays, dict) else [("input", arrays)]
+        specs = []
+        for name, arr in items:
+            if arr.ndim == 0:
+                raise SchemaError(
+                    f"input {name!r} has no batch dimension",
+                    expected="tensors whose first dimension is the batch",
+                    found="a scalar", hint="pass a batch of examples, e.g. x.unsqueeze(0)",
+                )
+            dtype = _TORCH_DTYPES.get(dtype_name(arr.dtype) if arr.dtype.kind != "f" or
+                                      arr.dtype.itemsize != 2 else "float16")
+            if dtype is None:
+                raise SchemaError(f"input {name!r} has an unsupported dtype",
+                                  expected="float, integer or bool tensors",
+                                  found=str(arr.dtype), hint="cast it first")
+            specs.append(TensorSpec(name=name, dtype=dtype, shape=(BATCH, *arr.shape[1:])))
+        return specs
+
+    # -- running the original ---------------------------------------------------------
+
+    def _call(self, model: Any, arrays: Any) -> Any:
+        torch = _torch()
+        with torch.no_grad():
+            if isinstance(arrays, dict):
+                kwargs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+                return model(**kwargs)
+            return model(torch.from_numpy(np.ascontiguousarray(arrays)))
+
+    def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        arrays = self.prepare(model, data)
+        _eval(model)
+        try:
+            out = self._call(model, arrays)
+        except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+            raise SchemaError(
+                f"the original model ({self.describe(model)}) rejected the data",
+                expected="tensors shaped like the sample",
+                found=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                hint="pass inputs with the sample's names, dtypes and shapes",
+            ) from exc
+        return _flatten_outputs(out)
+
+    # -- conversion -------------------------------------------------------------------
+
+    def convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
+                opset: int | None) -> Conversion:
+        torch = _torch()
+        _eval(model)
+        arrays = self.prepare(model, sample)
+        reference = self.predict(model, arrays)
+        output_names = list(reference)
+        example = _at_least_two_rows(arrays)
+        attempts: list[str] = []
+        for strategy in ("dynamo", "torchscript"):
+            try:
+                onx = _export(torch, model, example, inputs, output_names, strategy,
+                              opset or DEFAULT_OPSET)
+                outputs = _validate(onx, inputs, arrays, output_names, reference)
+            except _Failed as exc:
+                attempts.append(f"{strategy}: {exc}")
+                continue
+            attempts.append(f"{strategy}: ok")
+            return Conversion(
+                model=onx, inputs=inputs, outputs=outputs,
+                source={"framework": self.framework, "class": self.describe(model),
+                        "versions": {"torch": torch.__version__}},
+                converter={"name": "torch.onnx", "version": torch.__version__,
+                           "strategy": strategy, "attempts": attempts,
+                           "notes": [f"exported with a dynamic batch dimension, checked at "
+                                     f"batch sizes {', '.join(map(str, PARITY_BATCHES))}"]},
+                precision="float64" if any(s.dtype == "float64" for s in inputs)
+                else "float32",
+                tolerances={o.name: Tolerance() for o in outputs},
+            )
+        raise UnsupportedModelError(
+            f"torch.onnx could not export {self.describe(model)} with a dynamic batch",
+            expected="a module torch.onnx exports (dynamo or TorchScript exporter)",
+            found="; ".join(attempts)[:1500],
+            hint=("a program loaded from .pt2 keeps the shapes it was exported with: export "
+                  "it with a dynamic batch, torch.export.export(model, args, dynamic_shapes="
+                  "({0: torch.export.Dim('batch')},))" if _is_program(model) else
+                  "see docs/pytorch.md for the usual causes: data-dependent control flow, "
+                  "unsupported operators, Python-side state in forward()"),
+        )
+
+
+class _Failed(Exception):
+    pass
+
+
+def _is_program(model: Any) -> bool:
+    return "GraphModule" in type(model).__qualname__
+
+
+def _eval(model: Any) -> None:
+    """Inference mode (dropout off, batch-norm running statistics). A program loaded with
+    torch.export.load was captured in its mode already and refuses eval()."""
+    try:
+        model.eval()
+    except NotImplementedError:
+        pass
+
+
+def _to_numpy(v: Any) -> np.ndarray:
+    if hasattr(v, "detach"):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
+def _flatten_outputs(out: Any) -> dict[str, np.ndarray]:
+    if isinstance(out, Mapping):
+        return {str(k): _to_numpy(v) for k, v in out.items()}
+    if isinstance(out, (tuple, list)):
+        return {f"output_{i}": _to_numpy(v) for i, v in enumerate(out)}
+    return {"output": _to_numpy(out)}
+
+
+def _at_least_two_rows(arrays: Any) -> Any:
+    def grow(a: np.ndarray) -> np.ndarray:
+        return a if len(a) >= 2 else np.concatenate([a, a])
+    if isinstance(arrays, dict):
+        return {k: grow(v) for k, v in arrays.items()}
+    return grow(arrays)
+
+
+def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
+            output_names: list[str], strategy: str, opset: int) -> Any:
+    import onnx
+
+    names = [s.name for s in inputs]
+    tensors = ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in example.items()}
+               if isinstance(example, dict) else torch.from_numpy(np.ascontiguousarray(example)))
+    kwargs = tensors if isinstance(tensors, dict) and names != ["input"] else None
+    args: tuple[Any, ...] = () if kwargs is not None else (
+        tuple(tensors.values()) if isinstance(tensors, dict) else (tensors,))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if strategy == "dynamo":
+                batch = torch.export.Dim("batch", min=1)
+                shapes = ({n: {0: batch} for n in names} if kwargs is not None
+                          else tuple({0: batch} for _ in args))
+                program = torch.onnx.export(
+                    model, args, kwargs=kwargs, dynamo=True, dynamic_shapes=shapes,
+                    input_names=names, opset_version=opset, verbose=False, report=False)
+                onx = program.model_proto
+                # named afterwards: an output name may clash with a value inside the graph
+                # (a module called "embedding"), which rename_values moves out of the way
+                from baton.converters._graph import rename_values
+
+                current = [o.name for o in onx.graph.output]
+                if len(current) != len(output_names):
+                    raise _Failed(f"outputs {current}, expected {len(output_names)}")
+                rename_values(onx, {a: b for a, b in zip(current, output_names) if a != b})
+                return onx
+            buf = io.BytesIO()
+            torch.onnx.export(
+                model, args if kwargs is None else (kwargs,), buf, dynamo=False,
+                input_names=names, output_names=output_names, opset_version=min(opset, 17),
+                dynamic_axes={n: {0: "N"} for n in names + output_names})
+            return onnx.load_from_string(buf.getvalue())
+    except Exception as exc:  # noqa: BLE001 - exporters raise anything
+        text = str(exc).strip().splitlines()
+        raise _Failed(f"{type(exc).__name__}: {text[0][:300] if text else ''}") from exc
+
+
+def _validate(onx: Any, inputs: list[TensorSpec], arrays: Any, output_names: list[str],
+              reference: dict[str, np.ndarray]) -> list[TensorSpec]:
+    from baton.runtime.session import make_ort_session
+    from baton.schema import from_ort
+
+    try:
+        sess = make_ort_session(onx.SerializeToString())
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
+        raise _Failed(f"onnxruntime cannot load it: {str(exc).splitlines()[0][:200]}") from exc
+    got = [o.name for o in sess.get_outputs()]
+    if got != output_names:
+        raise _Failed(f"outputs {got}, expected {output_names}")
+    for batch in (1, 2, 7):
+        feeds = _rows(arrays, batch)
+        feeds = feeds if isinstance(feeds, dict) else {inputs[0].name: feeds}
+        try:
+            sess.run(None, {s.name: feeds[s.name].astype(s.dtype if s.dtype != "string"
+                                                         else object) for s in inputs})
+        except Exception as exc:  # noqa: BLE001
+            raise _Failed(f"onnxruntime rejects batch {batch}: "
+                          f"{str(exc).strip().splitlines()[0][:200]}") from exc
+    outs = []
+    for o in sess.get_outputs():
+        spec = from_ort(o)
+        kind = "tensor" if spec.dtype.startswith("float") else "label"
+        outs.append(TensorSpec(spec.name, spec.dtype, (BATCH, *reference[o.name].shape[1:]),
+                               kind=kind))
+    return outs
+
+
+def _rows(arrays: Any, n: int) -> Any:
+    """``n`` rows from the sample, repeating it as needed."""
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[np.arange(n) % len(a)]
+    if isinstance(arrays, dict):
+        return {k: take(v) for k, v in arrays.items()}
+    return take(arrays)
+
+
+def _load_program(path: Path, trust: bool) -> Any:
+    torch = _torch()
+    try:
+        if path.suffix.lower() == ".pt2":
+            return torch.export.load(str(path)).module()
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(
+            f"cannot load {path} as a PyTorch program",
+            expected="a file saved with torch.export.save (.pt2) or torch.jit.save (.pt)",
+            found=f"{type(exc).__name__}: {str(exc).strip()[:200]}",
+            hint="save the model with torch.export.save(torch.export.export(model, args), "
+            "'model.pt2')",
+        ) from exc
+
+
+register(TorchConverter())
+register_loader(".pt2", _load_program, "PyTorch program (torch.export.save)")
+register_loader(".pt", _load_program, "TorchScript (torch.jit.save)")
+
+__all__ = ["TorchConverter", "ConversionError"]

@@ -1,0 +1,191 @@
+"""PyTorch modules through torch.onnx: dynamic batch, parity at batch sizes 1, 2, 7, 64."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import baton
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+class MLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    def forward(self, x: Any) -> Any:
+        return self.net(x)
+
+
+class CNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x: Any) -> Any:
+        return self.head(self.pool(torch.relu(self.bn(self.conv(x)))).flatten(1))
+
+
+class RecurrentText(nn.Module):
+    def __init__(self, cell: str) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(16, 24, batch_first=True)
+        self.head = nn.Linear(24, 2)
+
+    def forward(self, tokens: Any) -> Any:
+        states, _ = self.rnn(self.embed(tokens))
+        return self.head(states[:, -1])
+
+
+class AttentionText(nn.Module):
+    """Token ids and a padding mask in; logits and a pooled embedding out (a dict)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        x = self.embed(input_ids)
+        y, _ = self.attn(x, x, x, key_padding_mask=attention_mask == 0)
+        m = attention_mask.unsqueeze(-1).float()
+        pooled = (y * m).sum(1) / m.sum(1).clamp(min=1)
+        return {"logits": self.head(pooled), "embedding": pooled}
+
+
+def _cnn_with_running_stats() -> Any:
+    model = CNN()
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):  # non-trivial running mean/var
+            model(torch.randn(16, 3, 8, 8) * 3 + 1)
+    assert not torch.allclose(model.bn.running_mean, torch.zeros(8))
+    return model
+
+
+def _tokens(n: int, seed: int) -> Any:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 100, (n, 6), generator=g)
+    mask = torch.ones(n, 6, dtype=torch.int64)
+    mask[:, 4:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+CASES = {
+    "mlp": (MLP, lambda n, s: torch.randn(n, 8, generator=torch.Generator().manual_seed(s))),
+    "cnn-batchnorm": (_cnn_with_running_stats,
+                      lambda n, s: torch.randn(n, 3, 8, 8,
+                                               generator=torch.Generator().manual_seed(s))),
+    "lstm": (lambda: RecurrentText("lstm"),
+             lambda n, s: torch.randint(0, 100, (n, 7),
+                                        generator=torch.Generator().manual_seed(s))),
+    "gru": (lambda: RecurrentText("gru"),
+            lambda n, s: torch.randint(0, 100, (n, 7),
+                                       generator=torch.Generator().manual_seed(s))),
+    # a batch-1 sample: torch.export would specialise the batch to 1 here
+    "transformer-encoder": (
+        lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32, batch_first=True),
+                                      2),
+        lambda n, s: torch.randn(n, 5, 16, generator=torch.Generator().manual_seed(s))),
+    "attention-text": (AttentionText, _tokens),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_module_converts_with_parity_at_every_batch_size(case: str) -> None:
+    torch.manual_seed(0)
+    factory, data = CASES[case]
+    model = factory().eval()
+    sample = data(1 if case == "transformer-encoder" else 4, 0)
+    bundle = baton.convert(model, sample)
+    report = bundle.report
+    assert report is not None and report, report.failures
+    names = [o.name for o in report.outputs]
+    for batch in (1, 2, 7, 64):
+        assert any(n.endswith(f"@ batch {batch}") for n in names)
+    assert bundle.inputs[0].shape[0] == "N"
+    # fresh data at an odd batch size, and the runtime at batch 64
+    assert baton.check(model, bundle, data(7, 1))
+    import tempfile
+
+    from baton.runtime import Session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = Session(bundle.save(Path(tmp) / "m.baton"))
+        feeds = data(64, 2)
+        feeds = ({k: v.numpy() for k, v in feeds.items()} if isinstance(feeds, dict)
+                 else {sess.inputs[0].name: feeds.numpy()})
+        out = sess.run(feeds)
+    with torch.no_grad():
+        ref = model(**data(64, 2)) if isinstance(sample, dict) else model(data(64, 2))
+    ref = ref if isinstance(ref, dict) else {"output": ref}
+    for name, value in ref.items():
+        np.testing.assert_allclose(out[name], value.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_batch_one_trap_is_recorded_as_handled() -> None:
+    """From a batch-1 example the plain dynamo export keeps batch 1 for this model."""
+    model = CASES["transformer-encoder"][0]().eval()
+    x = torch.randn(1, 5, 16)
+    import onnxruntime as ort
+
+    batch = torch.export.Dim("batch", min=1)
+    raw = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=({0: batch},),
+                            verbose=False).model_proto
+    sess = ort.InferenceSession(raw.SerializeToString(), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match="(?i)dimension|shape"):
+        sess.run(None, {sess.get_inputs()[0].name: np.zeros((8, 5, 16), np.float32)})
+    bundle = baton.convert(model, x)
+    assert bundle.manifest["converter"]["strategy"] == "dynamo"
+    assert baton.check(model, bundle, torch.randn(8, 5, 16))
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".pt"])
+def test_program_files_through_the_cli(suffix: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from baton.cli import app
+
+    model = MLP().eval()
+    x = torch.randn(16, 8)
+    path = tmp_path / f"model{suffix}"
+    if suffix == ".pt2":  # exported with a dynamic batch, as docs/pytorch.md says
+        batch = torch.export.Dim("batch", min=1)
+        torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: batch},)),
+                          str(path))
+    else:
+        torch.jit.save(torch.jit.trace(model, x), str(path))
+    np.save(tmp_path / "x.npy", x.numpy())
+    runner = CliRunner()
+    out = runner.invoke(app, ["convert", str(path), "--sample", str(tmp_path / "x.npy"),
+                              "-o", str(tmp_path / "m.baton")])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["check", str(path), str(tmp_path / "m.baton"),
+                              "--data", str(tmp_path / "x.npy")])
+    assert out.exit_code == 0, out.output
+    assert baton.verify(tmp_path / "m.baton")
+
+
+def test_program_with_a_fixed_batch_is_refused_with_advice(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from baton.cli import app
+
+    x = torch.randn(16, 8)
+    torch.export.save(torch.export.export(MLP().eval(), (x,)), str(tmp_path / "m.pt2"))
+    np.save(tmp_path / "x.npy", x.numpy())
+    out = CliRunner().invoke(app, ["convert", str(tmp_path / "m.pt2"), "--sample",
+                                   str(tmp_path / "x.npy"), "-o", str(tmp_path / "m.baton")])
+    assert out.exit_code == 2, out.output
+    assert "dynamic_shapes" in out.output and not (tmp_path / "m.baton").exists()
