@@ -34,6 +34,7 @@ argmax of its probabilities or, as the library decides it, a rule on the raw sco
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -561,7 +562,7 @@ OUTPUT_KINDS = {"label": "label", "probabilities": "probabilities", "raw_scores"
 RANGE_FRACTION = 1e-6
 
 
-class TreeConverter:
+class TreeConverter(ABC):
     """Shared by the tree readers: schema, emission, validation, tolerances.
 
     A reader subclass sets ``name``, ``framework``, ``extra`` and implements ``accepts``,
@@ -574,14 +575,14 @@ class TreeConverter:
     framework = "trees"
     extra = "all"
 
-    def accepts(self, model: Any) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def accepts(self, model: Any) -> bool: ...
 
-    def read(self, model: Any) -> tuple[Ensemble, Head]:
-        raise NotImplementedError
+    @abstractmethod
+    def read(self, model: Any) -> tuple[Ensemble, Head]: ...
 
-    def native_predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+    @abstractmethod
+    def native_predict(self, model: Any, data: Any) -> dict[str, np.ndarray]: ...
 
     def feature_names(self, model: Any) -> list[str] | None:
         return None
