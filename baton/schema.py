@@ -219,11 +219,19 @@ def _as_array(data: Any, what: str) -> np.ndarray:
         ) from exc
 
 
-def cast_to_spec(values: Any, spec: TensorSpec) -> np.ndarray:
-    """Cast one input's values to its spec, or raise naming input, expectation and finding."""
+def cast_to_spec(values: Any, spec: TensorSpec, *, narrow: bool = True) -> np.ndarray:
+    """Cast one input's values to its spec, or raise naming input, expectation and finding.
+
+    ``narrow=False`` refuses float64 (or int64) values for a float32 input instead of
+    rounding them: a caller that hands over arrays must cast them itself."""
     arr = values if isinstance(values, np.ndarray) else np.asarray(values)
     target = numpy_dtype(spec.dtype)
     found = f"{dtype_name_or_raw(arr.dtype)} {list(arr.shape)}"
+    if (not narrow and target == np.float32 and arr.dtype.kind in "fiu"
+            and arr.dtype.itemsize > 4 and isinstance(values, np.ndarray)):
+        raise _bad_input(spec, found, "this input is float32: cast the array yourself "
+                         "(x.astype(np.float32)) if rounding the values is acceptable; "
+                         "baton does not narrow float64 silently")
     if spec.dtype == "string":
         if arr.dtype.kind not in "USO":
             raise _bad_input(spec, found, "pass text for this input (categories or strings)")

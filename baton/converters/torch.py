@@ -128,13 +128,65 @@ class TorchConverter:
             ) from exc
         return _flatten_outputs(out)
 
+    def predict_on_device(self, model: Any, data: Any, device: str, *, tf32: bool = False
+                          ) -> dict[str, np.ndarray]:
+        """The original's outputs computed on ``device`` (e.g. ``cuda``), with TF32 matmuls
+        and convolutions on or off for the call; the model is moved back afterwards."""
+        torch = _torch()
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(
+                "the original PyTorch model cannot run on CUDA here",
+                expected="torch with a CUDA device (torch.cuda.is_available())",
+                found=f"torch {torch.__version__} without CUDA",
+                hint="install a CUDA build of torch, or check on the CPU (--provider cpu)",
+            )
+        arrays = self.prepare(model, data)
+        _eval(model)
+        saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        was = next((p.device for p in model.parameters()), torch.device("cpu"))
+        try:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+            model.to(device)
+            with torch.no_grad():
+                if isinstance(arrays, dict):
+                    out = model(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(device)
+                                   for k, v in arrays.items()})
+                else:
+                    out = model(torch.from_numpy(np.ascontiguousarray(arrays)).to(device))
+            return _flatten_outputs(out)
+        finally:
+            model.to(was)
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+    def dynamic_variants(self, prepared: Any, dynamic: Mapping[str, Mapping[int, str]]
+                         ) -> list[tuple[str, Any]]:
+        """The sample cut to smaller sizes of each named dynamic dimension (every input
+        sharing the name cut alike): parity must hold at sizes the sample did not have."""
+        arrays = prepared if isinstance(prepared, dict) else {"input": prepared}
+        out = []
+        for name in sorted(_dim_names(dynamic)):
+            axes = {k: [int(a) for a, d in dynamic.get(k, {}).items() if d == name]
+                    for k in arrays}
+            size = next(arrays[k].shape[a[0]] for k, a in axes.items() if a)
+            for smaller in sorted({1, max(1, size // 2), size - 1} - {size, 0}):
+                cut = {k: v[tuple(slice(0, smaller) if i in axes[k] else slice(None)
+                                  for i in range(v.ndim))] for k, v in arrays.items()}
+                out.append((f"{name}={smaller}",
+                            cut if isinstance(prepared, dict) else cut["input"]))
+        return out
+
     # -- conversion -------------------------------------------------------------------
 
     def convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
-                opset: int | None) -> Conversion:
+                opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None = None
+                ) -> Conversion:
         torch = _torch()
         _eval(model)
         arrays = self.prepare(model, sample)
+        dims = _dynamic_dims(inputs, arrays, dynamic or {})
+        inputs = [TensorSpec(s.name, s.dtype, tuple(dims.get(s.name, {}).get(i, d)
+                                                    for i, d in enumerate(s.shape)))
+                  for s in inputs]
         reference = self.predict(model, arrays)
         output_names = list(reference)
         example = _at_least_two_rows(arrays)
@@ -142,7 +194,7 @@ class TorchConverter:
         for strategy in ("dynamo", "torchscript"):
             try:
                 onx = _export(torch, model, example, inputs, output_names, strategy,
-                              opset or DEFAULT_OPSET)
+                              opset or DEFAULT_OPSET, dims)
                 outputs = _validate(onx, inputs, arrays, output_names, reference)
             except _Failed as exc:
                 attempts.append(f"{strategy}: {exc}")
@@ -154,8 +206,13 @@ class TorchConverter:
                         "versions": {"torch": torch.__version__}},
                 converter={"name": "torch.onnx", "version": torch.__version__,
                            "strategy": strategy, "attempts": attempts,
+                           "dynamic_dims": {k: {str(a): n for a, n in v.items()}
+                                            for k, v in dims.items()},
                            "notes": [f"exported with a dynamic batch dimension, checked at "
-                                     f"batch sizes {', '.join(map(str, PARITY_BATCHES))}"]},
+                                     f"batch sizes {', '.join(map(str, PARITY_BATCHES))}"]
+                           + ([f"dimensions {', '.join(sorted(_dim_names(dims)))} are dynamic "
+                               "too, checked at the sample's size and smaller"]
+                              if _dim_names(dims) else [])},
                 precision="float64" if any(s.dtype == "float64" for s in inputs)
                 else "float32",
                 tolerances={o.name: Tolerance() for o in outputs},
@@ -203,6 +260,46 @@ def _flatten_outputs(out: Any) -> dict[str, np.ndarray]:
     return {"output": _to_numpy(out)}
 
 
+def _dim_names(dims: Mapping[str, Mapping[int, str]]) -> set[str]:
+    return {d for m in dims.values() for d in m.values()}
+
+
+def _dynamic_dims(inputs: list[TensorSpec], arrays: Any, dynamic: Mapping[str, Any]
+                  ) -> dict[str, dict[int, str]]:
+    """``dynamic`` checked against the inputs: known names, axes past the batch, and sizes
+    of at least 2 in the sample (from size 1 torch.export specialises the dimension)."""
+    by_name = {s.name: s for s in inputs}
+    found = arrays if isinstance(arrays, dict) else {"input": arrays}
+    out: dict[str, dict[int, str]] = {}
+    for name, axes in dynamic.items():
+        if name not in by_name:
+            raise UsageError(
+                f"dynamic dimensions given for an unknown input {name!r}",
+                expected="inputs " + ", ".join(repr(n) for n in by_name),
+                found=repr(name), hint="name the dimensions of one of the model's inputs",
+            )
+        rank = len(by_name[name].shape)
+        for axis, dim in axes.items():
+            axis = int(axis)
+            if not 0 < axis < rank:
+                raise UsageError(
+                    f"input {name!r} has no dimension {axis} that could be dynamic",
+                    expected=f"an axis between 1 and {rank - 1} (0 is the batch, always "
+                    "dynamic)", found=str(axis), hint="count axes from 0, the batch",
+                )
+            if found[name].shape[axis] < 2:
+                raise UsageError(
+                    f"dimension {axis} of input {name!r} has size "
+                    f"{found[name].shape[axis]} in the sample",
+                    expected="a size of at least 2 for a dynamic dimension",
+                    found=f"shape {list(found[name].shape)}",
+                    hint="pass a sample whose dynamic dimensions have at least 2 elements "
+                    "(from size 1 the exporter bakes the size into the graph)",
+                )
+            out.setdefault(name, {})[axis] = str(dim)
+    return out
+
+
 def _at_least_two_rows(arrays: Any) -> Any:
     def grow(a: np.ndarray) -> np.ndarray:
         return a if len(a) >= 2 else np.concatenate([a, a])
@@ -212,7 +309,8 @@ def _at_least_two_rows(arrays: Any) -> Any:
 
 
 def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
-            output_names: list[str], strategy: str, opset: int) -> Any:
+            output_names: list[str], strategy: str, opset: int,
+            dims: Mapping[str, Mapping[int, str]]) -> Any:
     import onnx
 
     names = [s.name for s in inputs]
@@ -226,8 +324,12 @@ def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
             warnings.simplefilter("ignore")
             if strategy == "dynamo":
                 batch = torch.export.Dim("batch", min=1)
-                shapes = ({n: {0: batch} for n in names} if kwargs is not None
-                          else tuple({0: batch} for _ in args))
+                named = {d: torch.export.Dim(d, min=1) for d in _dim_names(dims)}
+
+                def axes(n: str) -> dict[int, Any]:
+                    return {0: batch, **{a: named[d] for a, d in dims.get(n, {}).items()}}
+                shapes = ({n: axes(n) for n in names} if kwargs is not None
+                          else tuple(axes(n) for n in names))
                 program = torch.onnx.export(
                     model, args, kwargs=kwargs, dynamo=True, dynamic_shapes=shapes,
                     input_names=names, opset_version=opset, verbose=False, report=False)
@@ -245,7 +347,8 @@ def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
             torch.onnx.export(
                 model, args if kwargs is None else (kwargs,), buf, dynamo=False,
                 input_names=names, output_names=output_names, opset_version=min(opset, 17),
-                dynamic_axes={n: {0: "N"} for n in names + output_names})
+                dynamic_axes={n: {0: "N", **dict(dims.get(n, {}))}
+                              for n in names + output_names})
             return onnx.load_from_string(buf.getvalue())
     except Exception as exc:  # noqa: BLE001 - exporters raise anything
         text = str(exc).strip().splitlines()

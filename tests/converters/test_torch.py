@@ -116,7 +116,7 @@ def test_module_converts_with_parity_at_every_batch_size(case: str) -> None:
         assert any(n.endswith(f"@ batch {batch}") for n in names)
     assert bundle.inputs[0].shape[0] == "N"
     # fresh data at an odd batch size, and the runtime at batch 64
-    assert baton.check(model, bundle, data(7, 1))
+    assert baton.check(model, bundle, data(7, 1), search=False)
     import tempfile
 
     from baton.runtime import Session
@@ -148,7 +148,7 @@ def test_batch_one_trap_is_recorded_as_handled() -> None:
         sess.run(None, {sess.get_inputs()[0].name: np.zeros((8, 5, 16), np.float32)})
     bundle = baton.convert(model, x)
     assert bundle.manifest["converter"]["strategy"] == "dynamo"
-    assert baton.check(model, bundle, torch.randn(8, 5, 16))
+    assert baton.check(model, bundle, torch.randn(8, 5, 16), search=False)
 
 
 @pytest.mark.parametrize("suffix", [".pt2", ".pt"])
@@ -189,3 +189,98 @@ def test_program_with_a_fixed_batch_is_refused_with_advice(tmp_path: Path) -> No
                                    str(tmp_path / "x.npy"), "-o", str(tmp_path / "m.baton")])
     assert out.exit_code == 2, out.output
     assert "dynamic_shapes" in out.output and not (tmp_path / "m.baton").exists()
+
+
+# -- dynamic dimensions besides the batch ------------------------------------------------
+
+SEQ = {"input_ids": {1: "seq"}, "attention_mask": {1: "seq"}}
+
+
+def _tokens_of_length(n: int, length: int, seed: int) -> dict[str, Any]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 100, (n, length), generator=g)
+    mask = (torch.arange(length) < torch.randint(1, length + 1, (n, 1), generator=g)).long()
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def test_sequence_length_declared_dynamic_serves_other_lengths() -> None:
+    torch.manual_seed(0)
+    model = AttentionText().eval()
+    bundle = baton.convert(model, _tokens_of_length(4, 12, 0), dynamic=SEQ)
+    assert bundle.report is not None and bundle.report, bundle.report.failures
+    assert [s.shape for s in bundle.inputs] == [("N", "seq"), ("N", "seq")]
+    names = [o.name for o in bundle.report.outputs]
+    for size in (1, 6, 11):  # cut from the 12 tokens of the sample
+        assert f"logits @ seq={size}" in names
+    assert bundle.manifest["converter"]["dynamic_dims"] == {
+        "input_ids": {"1": "seq"}, "attention_mask": {"1": "seq"}}
+    # longer than anything in the sample, at an odd batch size
+    report = baton.check(model, bundle, _tokens_of_length(5, 31, 1), search=False)
+    assert report, report.failures
+
+
+def test_without_a_dynamic_sequence_the_length_is_fixed() -> None:
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    bundle = baton.convert(AttentionText().eval(), _tokens_of_length(4, 12, 0))
+    assert bundle.inputs[0].shape == ("N", 12)
+    sess = ort.InferenceSession(bundle.model_bytes, providers=["CPUExecutionProvider"])
+    feeds = {k: v.numpy() for k, v in _tokens_of_length(2, 20, 1).items()}
+    with pytest.raises(Exception, match="(?i)dimension|shape"):
+        sess.run(None, feeds)
+
+
+@pytest.mark.parametrize(("dynamic", "message"), [
+    ({"ids": {1: "seq"}}, "unknown input 'ids'"),
+    ({"input_ids": {0: "seq"}}, "no dimension 0"),
+    ({"input_ids": {2: "seq"}}, "no dimension 2"),
+])
+def test_bad_dynamic_dimensions_are_usage_errors(dynamic: Any, message: str) -> None:
+    with pytest.raises(baton.UsageError, match=message) as err:
+        baton.convert(AttentionText().eval(), _tokens_of_length(4, 12, 0), dynamic=dynamic)
+    assert err.value.exit_code == 2
+
+
+def test_a_dynamic_dimension_of_size_one_in_the_sample_is_refused() -> None:
+    with pytest.raises(baton.UsageError, match="at least 2"):
+        baton.convert(AttentionText().eval(), _tokens_of_length(4, 1, 0), dynamic=SEQ)
+
+
+def test_dynamic_program_file_through_the_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from baton.cli import app
+
+    torch.manual_seed(0)
+    model = AttentionText().eval()
+    sample = _tokens_of_length(6, 10, 0)
+    batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("seq", min=1)
+    program = torch.export.export(model, (), kwargs=sample, dynamic_shapes={
+        "input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
+    torch.export.save(program, str(tmp_path / "m.pt2"))
+    np.savez(tmp_path / "s.npz", **{k: v.numpy() for k, v in sample.items()})
+    np.savez(tmp_path / "long.npz",
+             **{k: v.numpy() for k, v in _tokens_of_length(3, 25, 1).items()})
+    runner = CliRunner()
+    out = runner.invoke(app, ["convert", str(tmp_path / "m.pt2"), "--sample",
+                              str(tmp_path / "s.npz"), "-o", str(tmp_path / "m.baton"),
+                              "--dynamic", "input_ids:1=seq", "--dynamic",
+                              "attention_mask:1=seq"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["check", str(tmp_path / "m.pt2"), str(tmp_path / "m.baton"),
+                              "--data", str(tmp_path / "long.npz")])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["convert", str(tmp_path / "m.pt2"), "--sample",
+                              str(tmp_path / "s.npz"), "-o", str(tmp_path / "x.baton"),
+                              "--dynamic", "input_ids=seq"])
+    assert out.exit_code == 2 and "INPUT:AXIS=NAME" in out.output
+    assert not (tmp_path / "x.baton").exists()
+
+
+def test_dynamic_dimensions_are_for_pytorch_models_only() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(baton.UsageError, match="PyTorch models only"):
+        baton.convert(LinearRegression().fit(X, X[:, 0]), X, dynamic={"input": {1: "f"}})
