@@ -69,12 +69,39 @@ def render_report(report: Report, console: Console) -> None:
                          _short(w.inputs)])
         _table(console, f"worst rows for {o.name}",
                ["row", "original", "onnx", "abs err", "inputs"], rows)
+    if report.search is not None:
+        render_search(report.search, console)
+    if report.latency is not None:
+        from baton._render_latency import render_latency
+
+        render_latency(report.latency, console)
     for n in report.notes:
         _say(console, f"note: {n}", "yellow")
     for problem in report.problems:
         _say(console, f"problem: {problem}", "red")
     text, style = verdict_line(report)
     _say(console, text, style)
+
+
+def render_search(search: Any, console: Console) -> None:
+    """The parity search: its cost, what it tried, and each class of divergence."""
+    _say(console, f"search: {search.summary()}", None if search.passed else "red")
+    for c in search.counterexamples:
+        rows = [[o.name, _short(o.expected), _short(o.actual),
+                 "" if o.abs_error is None else f"{o.abs_error:.3g}"] for o in c.outputs]
+        if c.onnx_error:
+            rows.append(["(onnxruntime)", "-", c.onnx_error, ""])
+        _table(console, f"divergence: {c.divergence_class} ({c.rows} "
+               f"row{'s' if c.rows != 1 else ''})",
+               ["output", "original", "onnx", "abs err"], rows)
+        _say(console, "  changed: " + (", ".join(f"{k}={_short(v, 40)}"
+                                                 for k, v in c.changed.items()) or "nothing"))
+        _say(console, f"  input:   {_short(c.inputs, 400)}")
+    for d in search.domain[:5]:
+        _say(console, f"domain: {d.count} {d.stage} input{'s' if d.count != 1 else ''}: "
+                      f"{d.reason}")
+    if search.counterexamples:
+        _say(console, f"reproduce: {search.reproduce}")
 
 
 def _short(v: Any, limit: int = 120) -> str:

@@ -88,6 +88,28 @@ TrustPickle = Annotated[
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")]
 JunitOut = Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here "
                                                 "(a test case per output).")]
+Provider = Annotated[str, typer.Option(
+    "--provider", help="Where the ONNX side runs: cpu, or cuda (onnxruntime's CUDA execution "
+    "provider; a PyTorch original then runs on the GPU too). Without a CUDA provider the CUDA "
+    "check is skipped, and the report says so.")]
+RequireProvider = Annotated[str | None, typer.Option(
+    "--require-provider", help="Like --provider, but exit 2 when onnxruntime lacks it "
+    "(e.g. --require-provider cuda on a GPU runner).")]
+Tf32 = Annotated[bool, typer.Option(
+    "--tf32", help="Allow TF32 on CUDA, on both sides (off by default: TF32 alone moves "
+    "float32 results by ~1e-2).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", help="onnxruntime's intra-op threads for the timed runs (default: "
+    "onnxruntime's choice, one per physical core; recorded either way).")]
+MinRunsOpt = Annotated[int, typer.Option(
+    "--min-runs", help="Timed runs per measurement, at least (unless --max-seconds ends it "
+    "first).")]
+MinSecondsOpt = Annotated[float, typer.Option(
+    "--min-seconds", help="Seconds of timed runs per measurement, at least (unless "
+    "--max-seconds ends it first).")]
+MaxSecondsOpt = Annotated[float, typer.Option(
+    "--max-seconds", help="Time budget per measurement: timing stops here even with fewer "
+    "runs (the intervals then say how much less is known).")]
 
 
 @app.command()
@@ -103,6 +125,16 @@ def convert(
     opset: Annotated[int | None, typer.Option(
         "--opset", help="Highest ONNX opset to use (default 18; lower if the graph needs "
         "nothing newer).")] = None,
+    dynamic: Annotated[list[str] | None, typer.Option(
+        "--dynamic", help="PyTorch: a dimension besides the batch that varies, as "
+        "INPUT:AXIS=NAME (e.g. ids:1=seq); repeat it, one NAME shared by inputs whose sizes "
+        "move together.")] = None,
+    provider: Provider = "cpu",
+    require_provider: RequireProvider = None,
+    tf32: Tf32 = False,
+    no_tune: Annotated[bool, typer.Option(
+        "--no-tune", help="Keep onnxruntime's default graph optimisation level instead of "
+        "timing the levels.")] = False,
 ) -> None:
     """Convert MODEL to an ONNX bundle, checking parity on the sample."""
     import baton
@@ -116,7 +148,11 @@ def convert(
                          hint="choose another --output, or pass --force to replace it")
     loaded = load_model_file(model, trust_pickle=trust_pickle)
     data = baton.io.read_data(sample)
-    bundle = baton.convert(loaded, data, name=name, opset=opset)
+    bundle = baton.convert(loaded, data, name=name, opset=opset,
+                           dynamic=_parse_dynamic(dynamic or []),
+                           provider=require_provider or provider,
+                           require_provider=require_provider is not None, tf32=tf32,
+                           tune=not no_tune)
     assert bundle.report is not None
     bundle.report.data = str(sample)
     path = bundle.save(output, force=force)
@@ -125,6 +161,23 @@ def convert(
     render_report(bundle.report, console)
     console.print(f"bundle written to {path}", markup=False)
     raise typer.Exit(EXIT_PASS if bundle.report else EXIT_GATE)
+
+
+def _parse_dynamic(specs: list[str]) -> dict[str, dict[int, str]]:
+    """``INPUT:AXIS=NAME`` options as ``{input: {axis: name}}``."""
+    import re
+
+    from baton.errors import UsageError
+
+    out: dict[str, dict[int, str]] = {}
+    for spec in specs:
+        m = re.fullmatch(r"(.+):(\d+)=(\w+)", spec.strip())
+        if m is None:
+            raise UsageError(f"cannot read --dynamic {spec!r}", expected="INPUT:AXIS=NAME, "
+                             "e.g. ids:1=seq", found=repr(spec),
+                             hint="give the input's name, the axis (1 or more), a name")
+        out.setdefault(m[1], {})[int(m[2])] = m[3]
+    return out
 
 
 @app.command()
@@ -142,11 +195,39 @@ def check(
     json_file: JsonOut = None,
     junit: JunitOut = None,
     trust_pickle: TrustPickle = False,
+    provider: Provider = "cpu",
+    require_provider: RequireProvider = None,
+    tf32: Tf32 = False,
+    search_budget: Annotated[str | None, typer.Option(
+        "--search-budget", help="How long the parity search beyond the data may run: "
+        "examples, seconds or both, e.g. 2000, 5s, 2000,5s (default 1000,5s).")] = None,
+    no_search: Annotated[bool, typer.Option(
+        "--no-search", help="Compare on DATA only; skip the parity search.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the parity search.")] = 0,
+    latency_budget: Annotated[list[str] | None, typer.Option(
+        "--budget", help="A latency budget for the ONNX model, e.g. cpu:batch=1:p99<=2ms or "
+        "cpu:batch=32:throughput>=5000/s; repeatable; adds to (or, for the same provider, "
+        "batch and metric, replaces) the budgets of baton.toml / pyproject.toml "
+        "[tool.baton].")] = None,
+    strict_budgets: Annotated[bool, typer.Option(
+        "--strict-budgets", help="Fail (exit 1) on an undecided or skipped budget too.")
+        ] = False,
+    threads: ThreadsOpt = None,
+    min_runs: MinRunsOpt = 1000,
+    min_seconds: MinSecondsOpt = 1.0,
+    max_seconds: MaxSecondsOpt = 10.0,
 ) -> None:
-    """Compare MODEL with its converted form on DATA; exit 1 when parity fails."""
+    """Compare MODEL with its converted form on DATA, then search beyond DATA for inputs
+    where they diverge; exit 1 when parity fails, a divergence is found or a latency
+    budget is exceeded."""
     import baton
+    from baton.parity.latency import TimingPlan, resolve_budgets
+
+    budgets, budget_file = resolve_budgets(latency_budget or [])
+    plan = TimingPlan(min_runs=min_runs, min_seconds=min_seconds, max_seconds=max_seconds)
     from baton.converters import load_model_file
     from baton.parity.check import open_target
+    from baton.parity.search import SearchBudget
 
     loaded = load_model_file(model, trust_pickle=trust_pickle)
     frame = baton.io.read_data(data)
@@ -157,8 +238,28 @@ def check(
         target = open_target(bundle)
         tolerance = {o.name: with_overrides(resolve(None, o.name, target.tolerances), atol, rtol)
                      for o in target.outputs}
-    report = baton.check(loaded, bundle, frame, tolerance=tolerance)
+    budget = SearchBudget.parse(search_budget) if search_budget is not None else SearchBudget()
+    report = baton.check(loaded, bundle, frame, tolerance=tolerance,
+                         provider=require_provider or provider,
+                         require_provider=require_provider is not None, tf32=tf32,
+                         search=not no_search, search_budget=budget, seed=seed)
     report.data = str(data)
+    if report.search is not None:
+        report.search.reproduce = " ".join(
+            ["baton check", str(model), str(bundle), "--data", str(data)]
+            + [f"--{k} {v}" for k, v in (
+                ("atol", atol), ("rtol", rtol), ("provider", require_provider or provider))
+               if v is not None and (k != "provider" or v != "cpu")]
+            + (["--trust-pickle"] if trust_pickle else [])
+            + [f"--seed {seed}", f"--search-budget {budget}"])
+    if budgets:
+        from baton._render_latency import progress_bar
+        from baton.parity.latency import check_budgets
+
+        with progress_bar(_out()) as progress:
+            report.latency = check_budgets(bundle, frame, budgets, model=loaded,
+                                           threads=threads, plan=plan, strict=strict_budgets,
+                                           config=budget_file, tf32=tf32, progress=progress)
     _gate(report, json_file, junit)
 
 
@@ -223,6 +324,101 @@ def demo(
         markup=False, soft_wrap=True,
     )
     raise typer.Exit(EXIT_PASS if result.report else EXIT_GATE)
+
+
+@app.command()
+@handled
+def bench(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory, zipped .baton, or a "
+                                           "bare .onnx file.")],
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="The original model, timed beside the converted one (interleaved). "
+        + MODEL_FILES)] = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Rows to time on, repeated or cut to each batch size (default: the "
+        "bundle's golden vectors).")] = None,
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")
+                     ] = "1,32,1024",
+    provider: Annotated[str, typer.Option(
+        "--provider", help="cpu, cuda, or cpu,cuda. Without a CUDA execution provider the "
+        "CUDA part is reported as skipped.")] = "cpu",
+    threads: ThreadsOpt = None,
+    min_runs: MinRunsOpt = 1000,
+    min_seconds: MinSecondsOpt = 1.0,
+    max_seconds: MaxSecondsOpt = 10.0,
+    cuda_graph: Annotated[bool, typer.Option(
+        "--cuda-graph", help="CUDA: capture the run as a CUDA graph and replay it (fixed "
+        "shapes).")] = False,
+    tf32: Annotated[bool, typer.Option("--tf32", help="CUDA: allow TF32 (off by default, as "
+                                       "for parity; recorded).")] = False,
+    json_file: Annotated[Path | None, typer.Option(
+        "--json", help="Write the results (p50/p95/p99 with intervals, throughput, "
+        "environment) as JSON here.")] = None,
+    trust_pickle: TrustPickle = False,
+) -> None:
+    """Time the converted model (and the original beside it) per provider and batch size:
+    p50/p95/p99 and throughput with 95 % bootstrap intervals, and the speed-up."""
+    import baton
+    from baton._render_latency import progress_bar, render_bench
+    from baton.converters import load_model_file
+    from baton.parity.latency import TimingPlan
+    from baton.parity.latency import bench as run_bench
+
+    batches = _int_list(batch, "--batch")
+    providers = [p.strip().lower() for p in provider.split(",") if p.strip()]
+    plan = TimingPlan(min_runs=min_runs, min_seconds=min_seconds, max_seconds=max_seconds)
+    loaded = None if model is None else load_model_file(model, trust_pickle=trust_pickle)
+    frame = None if data is None else baton.io.read_data(data)
+    console = _out()
+    with progress_bar(console) as progress:
+        result = run_bench(bundle, model=loaded, data=frame, batches=batches,
+                           providers=providers, threads=threads, plan=plan,
+                           cuda_graph=cuda_graph, tf32=tf32, progress=progress,
+                           data_name=None if data is None else str(data))
+    if json_file is not None:
+        result.write_json(json_file)
+    render_bench(result, console)
+
+
+@app.command()
+@handled
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory or zipped .baton.")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: "
+                                      "every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free "
+                                      "port, shown in the log).")] = 8000,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="The model's name in the URLs (default: the bundle's name).")] = None,
+    max_body: Annotated[int, typer.Option(
+        "--max-body", help="Largest request body in bytes; larger ones get 413.")
+                        ] = 16 * 1024 * 1024,
+    max_concurrency: Annotated[int, typer.Option(
+        "--max-concurrency", help="Inferences run at once, at most.")] = 4,
+    max_queue: Annotated[int, typer.Option(
+        "--max-queue", help="Requests waiting for a free slot, at most; beyond them 503.")
+                         ] = 32,
+) -> None:
+    r"""Serve BUNDLE over the Open Inference Protocol (v2) REST API until Ctrl-C
+    (needs the serve extra: pip install 'baton\[serve]')."""
+    from baton.serving import serve as run_server
+
+    run_server(bundle, host=host, port=port, name=name, max_body=max_body,
+               max_concurrency=max_concurrency, max_queue=max_queue)
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    from baton.errors import UsageError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise UsageError(f"cannot read {option} {text!r}", expected="positive integers "
+                         "separated by commas, e.g. 1,32,1024", found=repr(text),
+                         hint=f"pass e.g. {option} 1,32")
+    return values
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ HEADER = """# Benchmarks
 
 Latest results of `benchmarks/`. Every ratio below was measured side by side in one
 run, on one machine; absolute times depend on the machine, ratios much less.
+`python benchmarks/run_all.py` runs them all and rewrites this page; each section names
+the command that reproduces it alone.
 """
 
 

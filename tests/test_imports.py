@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "sklearn", "pandas", "skl2onnx", "lightgbm", "xgboost", "catboost")
+#: hypothesis: a dependency of baton for the parity search, imported only when one runs
+HEAVY = ("torch", "sklearn", "pandas", "skl2onnx", "lightgbm", "xgboost", "catboost",
+         "hypothesis")
 
 
 @pytest.mark.parametrize("module", ["baton", "baton.runtime", "baton.cli"])

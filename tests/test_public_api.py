@@ -22,13 +22,17 @@ def test_public_names() -> None:
 def test_signatures() -> None:
     assert str(inspect.signature(baton.convert)) == (
         "(model: 'Any', sample: 'Any', *, name: 'str | None' = None, "
-        "opset: 'int | None' = None) -> 'Bundle'")
+        "opset: 'int | None' = None, dynamic: 'Mapping[str, Mapping[int, str]] | None' = None, "
+        "provider: 'str' = 'cpu', require_provider: 'bool' = False, tf32: 'bool' = False, "
+        "tune: 'bool' = True) -> 'Bundle'")
     assert str(inspect.signature(baton.check)) == (
         "(model: 'Any', bundle_or_onnx: 'Any', data: 'Any', *, "
-        "tolerance: 'ToleranceArg' = None) -> 'Report'")
+        "tolerance: 'ToleranceArg' = None, provider: 'str' = 'cpu', "
+        "require_provider: 'bool' = False, tf32: 'bool' = False, search: 'bool' = True, "
+        "search_budget: 'SearchBudget | str | None' = None, seed: 'int' = 0) -> 'Report'")
     assert list(inspect.signature(baton.load).parameters) == ["path", "verify"]
     assert list(inspect.signature(baton.runtime.Session).parameters) == [
-        "bundle", "providers", "verify"]
+        "bundle", "providers", "verify", "tf32", "self_check"]
 
 
 def test_errors_carry_exit_codes() -> None:

@@ -596,6 +596,12 @@ class TreeConverter(ABC):
 
     # -- shared -----------------------------------------------------------------------
 
+    def split_points(self, model: Any) -> dict[int, np.ndarray]:
+        """Every numeric split threshold of the original model, by the position of its
+        feature in the prepared data (for the parity search, :mod:`baton.parity.search`)."""
+        ens, _ = self.read(model)
+        return ens.thresholds()
+
     def prepare(self, model: Any, data: Any) -> Any:
         from baton.schema import is_dataframe
 

@@ -14,7 +14,9 @@ import numpy as np
 from baton.errors import BundleError, SchemaError
 from baton.parity.compare import OutputDiff, compare
 from baton.parity.report import Report
+from baton.parity.search import SearchBudget
 from baton.runtime._files import MODEL, BundleFiles
+from baton.runtime.providers import RunSettings, resolve_providers
 from baton.runtime.session import Session, make_ort_session
 from baton.schema import TensorSpec, from_ort, n_rows, row_values, to_feeds
 from baton.tolerance import Tolerance, ToleranceArg, resolve
@@ -40,11 +42,14 @@ class Target:
     run: Callable[[dict[str, np.ndarray]], dict[str, Any]]
 
 
-def open_target(bundle_or_onnx: Any) -> Target:
+def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Target:
+    """The converted side, run with ``settings`` (providers, TF32; by default the CPU and,
+    for a bundle, the graph optimisation level recorded in it)."""
     from baton.bundle import Bundle
 
     if isinstance(bundle_or_onnx, Bundle):
-        sess = make_ort_session(bundle_or_onnx.model_bytes)
+        sess = make_ort_session(bundle_or_onnx.model_bytes,
+                                settings=_with_tuning(settings, bundle_or_onnx.manifest))
         names = [o.name for o in sess.get_outputs()]
         return Target(
             str(bundle_or_onnx.path or f"<bundle {bundle_or_onnx.name}>"),
@@ -53,16 +58,22 @@ def open_target(bundle_or_onnx: Any) -> Target:
         )
     path = Path(os.fspath(bundle_or_onnx))
     if path.suffix.lower() == ".onnx" and path.is_file():
-        return _bare_onnx(path)
-    session = Session(path)
+        return _bare_onnx(path, settings)
+    run = settings or RunSettings()
+    session = Session(path, providers=run.providers, tf32=run.tf32)
     tolerances = {k: Tolerance.from_dict(v)
                   for k, v in session.manifest.get("tolerances", {}).items()}
     return Target(str(path), session.inputs, session.outputs, tolerances, session.run)
 
 
-def _bare_onnx(path: Path) -> Target:
+def _with_tuning(settings: RunSettings | None, manifest: Mapping[str, Any]) -> RunSettings:
+    level = manifest.get("runtime", {}).get("graph_optimization_level", "all")
+    return dataclasses.replace(settings or RunSettings(), optimization=str(level))
+
+
+def _bare_onnx(path: Path, settings: RunSettings | None = None) -> Target:
     try:
-        sess = make_ort_session(str(path))
+        sess = make_ort_session(str(path), settings=settings)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
         raise BundleError(
             f"onnxruntime cannot load {path}",
@@ -105,37 +116,92 @@ def check(
     *,
     tolerance: ToleranceArg = None,
     data_name: str | None = None,
+    provider: str = "cpu",
+    require_provider: bool = False,
+    tf32: bool = False,
+    search: bool = True,
+    search_budget: SearchBudget | None = None,
+    seed: int = 0,
+    reproduce: str | None = None,
 ) -> Report:
-    """Compare the original ``model`` with its converted form on ``data``."""
+    """Compare the original ``model`` with its converted form on ``data``; then, when that
+    passes and ``search`` is on, search beyond the data for inputs where they diverge
+    (:mod:`baton.parity.search`; ``reproduce``: the command shown with its results)."""
     from baton.converters import find_converter
 
     converter = find_converter(model)
-    target = open_target(bundle_or_onnx)
+    run, notes = run_settings(provider, require_provider, tf32)
+    target = open_target(bundle_or_onnx, run)
     prepared = converter.prepare(model, data)
-    expected = converter.predict(model, prepared)
+    expected, where = reference_outputs(converter, model, prepared, run)
+    notes += describe_run(run, where)
     feeds = to_feeds(prepared, target.inputs)
     actual = target.run(feeds)
     kinds = {o.name: o.kind for o in target.outputs}
     diffs: list[OutputDiff] = []
-    for ref_name, onnx_name in _match_outputs(expected, target.outputs):
+    pairs = _match_outputs(expected, target.outputs)
+    for ref_name, onnx_name in pairs:
         tol = resolve(tolerance, onnx_name, target.tolerances)
         diffs.append(compare(
             onnx_name, kinds.get(onnx_name) or ref_name, expected[ref_name], actual[onnx_name],
             tol, lambda r: row_values(prepared, r),
         ))
+    found = None
+    if search and all(diffs):
+        from baton.parity.search import search as run_search
+
+        points = getattr(converter, "split_points", None)
+        found = run_search(
+            lambda rows: reference_outputs(converter, model, rows, run)[0], target, prepared,
+            pairs, {o: resolve(tolerance, o, target.tolerances) for _, o in pairs},
+            split_points=points(model) if points is not None else None, seed=seed,
+            budget=search_budget,
+            reproduce=reproduce or f"baton.check(model, target, data, seed={seed}, "
+            f"search_budget={str(search_budget or SearchBudget())!r})")
+    elif search:
+        notes.append("parity search not run: parity already fails on the data")
     return Report(
         kind="check", model=converter.describe(model), target=target.description,
-        rows=n_rows(prepared), outputs=diffs, data=data_name,
+        rows=n_rows(prepared), outputs=diffs, data=data_name, notes=notes, search=found,
     )
 
 
+def run_settings(provider: str, require: bool, tf32: bool) -> tuple[RunSettings, list[str]]:
+    """Settings for ``provider``; a provider this onnxruntime lacks is skipped with a note,
+    or, when ``require`` is set, refused (exit 2)."""
+    providers, notes = resolve_providers([provider], require=[provider] if require else [])
+    return RunSettings(providers=providers, tf32=tf32), notes
+
+
+def reference_outputs(converter: Any, model: Any, prepared: Any, run: RunSettings
+                      ) -> tuple[dict[str, np.ndarray], str]:
+    """The original model's outputs, on the GPU when the ONNX side runs on CUDA and the
+    converter can put the original there (PyTorch); otherwise on the CPU."""
+    on_device = getattr(converter, "predict_on_device", None)
+    if run.uses_cuda and on_device is not None:
+        return on_device(model, prepared, "cuda", tf32=run.tf32), "cuda"
+    return converter.predict(model, prepared), "cpu"
+
+
+def describe_run(run: RunSettings, original_on: str) -> list[str]:
+    names = ", ".join(run.to_dict()["providers"])
+    if not run.uses_cuda:
+        return [f"ONNX side ran on onnxruntime's {names} execution provider; the original "
+                f"on the {original_on.upper()}"]
+    return [f"ONNX side ran on onnxruntime's {names} execution provider with TF32 "
+            f"{'on' if run.tf32 else 'off'}; the original on the {original_on.upper()}"
+            + (f" with TF32 {'on' if run.tf32 else 'off'}" if original_on == "cuda" else "")]
+
+
 def parity_on(model: Any, converter: Any, model_bytes: bytes, inputs: list[TensorSpec],
-              outputs: list[TensorSpec], tolerances: Mapping[str, Tolerance], data: Any
+              outputs: list[TensorSpec], tolerances: Mapping[str, Tolerance], data: Any,
+              settings: RunSettings | None = None,
               ) -> tuple[Report, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Parity of a fresh conversion on its sample; also returns expected and actual outputs."""
-    sess = make_ort_session(model_bytes)
+    run = settings or RunSettings()
+    sess = make_ort_session(model_bytes, settings=run)
     prepared = converter.prepare(model, data)
-    expected = converter.predict(model, prepared)
+    expected, _ = reference_outputs(converter, model, prepared, run)
     names = [o.name for o in outputs]
     actual = dict(zip(names, sess.run(names, to_feeds(prepared, inputs))))
     diffs = [
@@ -155,13 +221,23 @@ def verify(path: str | os.PathLike[str]) -> Report:
     files = BundleFiles(path)
     manifest = files.manifest()
     checks = files.integrity(manifest)
-    golden_in, golden_out = read_golden(files, manifest)
+    notes: list[str] = []
+    damaged = [c.name for c in checks if not c.ok and c.name.startswith("test_data_set_")]
+    try:
+        golden_in, golden_out = read_golden(files, manifest)
+    except BundleError:
+        if not damaged:
+            raise
+        # a golden file changed since conversion and no longer parses: the hash check
+        # above already fails the bundle and names it
+        golden_in, golden_out = {}, {}
     outputs = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
     tolerances = {k: Tolerance.from_dict(v) for k, v in manifest.get("tolerances", {}).items()}
-    notes: list[str] = []
     diffs: list[OutputDiff] = []
     model_ok = all(c.ok for c in checks if c.name == MODEL)
-    if not golden_in or not golden_out:
+    if damaged and not golden_in:
+        notes.append(f"{', '.join(damaged)} changed and cannot be read; golden vectors not run")
+    elif not golden_in or not golden_out:
         notes.append("the bundle holds no golden vectors")
     elif not model_ok:
         notes.append(f"{MODEL} differs from its hash; golden vectors not run on it")

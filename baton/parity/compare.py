@@ -317,3 +317,31 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float | None:
         cos = np.where(den > 0, num / den, np.where(np.all(a == b, axis=1), 1.0, 0.0))
     finite = cos[np.isfinite(cos)]
     return float(finite.min()) if finite.size else None
+
+
+def rows_agree(kind: str, expected: Any, actual: Any, tolerance: Tolerance) -> np.ndarray:
+    """Per row, whether the converted model's output agrees with the original's, by the same
+    test as :func:`compare` (``mismatched_rows`` counts the ``False``); for the parity search,
+    which needs to know *which* rows of a batch diverge."""
+    exp, act = np.asarray(expected), _as_array(actual)
+    rows = len(exp) if exp.ndim else 1
+    if exp.shape != act.shape:
+        same_rows = exp.ndim == 0 or act.ndim == 0 or len(exp) == len(act)
+        if same_rows and exp.size == act.size and exp.squeeze().shape == act.squeeze().shape:
+            exp = exp.reshape(act.shape)
+        else:
+            return np.zeros(rows, dtype=bool)
+    e, a = _row_view(exp), _row_view(act)
+    if kind in LABEL_KINDS or not (_numeric(e) and _numeric(a)):
+        if _numeric(e) and _numeric(a):
+            return np.asarray((e == a).all(axis=1))
+        return np.asarray((np.vectorize(_text)(e) == np.vectorize(_text)(a)).all(axis=1))
+    b, x = e.astype(np.float64), a.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        equal = (x == b) | (np.isnan(x) & np.isnan(b))
+        err = np.where(equal, 0.0, np.abs(x - b))
+        err = np.where(np.isnan(err), np.inf, err)
+        finite_b = np.isfinite(b)
+        bound = tolerance.atol + tolerance.rtol * np.where(finite_b, np.abs(b), 0.0)
+        ok = equal | (finite_b & (err <= bound))
+    return ok.all(axis=1) if b.shape[1] else np.ones(rows, dtype=bool)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from baton.parity.compare import OutputDiff
+from baton.parity.latency import LatencyReport
+from baton.parity.search import SearchResult
 from baton.runtime._files import FileCheck
 
 REPORT_VERSION = 1
@@ -52,11 +54,16 @@ class Report:
     created: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
+    #: the parity search beyond the data (``check`` only; ``None`` when it did not run)
+    search: SearchResult | None = None
+    #: latency measurements and budget decisions (``check`` with budgets; else ``None``)
+    latency: LatencyReport | None = None
 
     @property
     def passed(self) -> bool:
         return (bool(self.outputs) and all(self.outputs) and all(f.ok for f in self.files)
-                and not self.problems)
+                and not self.problems and (self.search is None or self.search.passed)
+                and (self.latency is None or self.latency.passed))
 
     def __bool__(self) -> bool:
         return self.passed
@@ -68,6 +75,10 @@ class Report:
         out += [f"output {o.name}: {o.summary()}" for o in self.outputs if not o.passed]
         if not self.outputs:
             out.append("no outputs were compared")
+        if self.search is not None:
+            out += [f"search: {c.summary()}" for c in self.search.counterexamples]
+        if self.latency is not None:
+            out += self.latency.failures
         return out + self.problems
 
     def output(self, name: str) -> OutputDiff:
@@ -93,6 +104,8 @@ class Report:
             "problems": self.problems,
             "environment": self.environment,
             "created": self.created,
+            "search": None if self.search is None else self.search.to_dict(),
+            "latency": None if self.latency is None else self.latency.to_dict(),
         }
 
     @classmethod
@@ -104,6 +117,8 @@ class Report:
             data=d.get("data"), notes=list(d.get("notes", [])),
             problems=list(d.get("problems", [])),
             environment=dict(d.get("environment", {})), created=d.get("created", ""),
+            search=SearchResult.from_dict(d["search"]) if d.get("search") else None,
+            latency=LatencyReport.from_dict(d["latency"]) if d.get("latency") else None,
         )
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -143,16 +158,21 @@ class Report:
                 ET.SubElement(case, "failure", type="IntegrityFailure",
                               message=f"expected sha256 {f.expected}, found {f.found or 'missing'}")
             cases.append(case)
+        if self.search is not None:
+            cases += _search_cases(self.search, f"{suite_name}.search")
+        if self.latency is not None:
+            cases += self.latency.junit_cases(suite_name)
         for i, problem in enumerate(self.problems):
             case = ET.Element("testcase", classname=f"{suite_name}.bundle",
                               name=f"problem {i + 1}", time="0")
             ET.SubElement(case, "failure", type="BundleProblem", message=problem)
             cases.append(case)
         failures = sum(1 for c in cases if c.find("failure") is not None)
+        skipped = sum(1 for c in cases if c.find("skipped") is not None)
         root = ET.Element("testsuites", name="baton", tests=str(len(cases)),
                           failures=str(failures), errors="0")
         suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(cases)),
-                              failures=str(failures), errors="0", skipped="0",
+                              failures=str(failures), errors="0", skipped=str(skipped),
                               timestamp=self.created, hostname=platform.node())
         props = ET.SubElement(suite, "properties")
         for k, v in (("model", self.model), ("target", self.target), ("rows", str(self.rows)),
@@ -167,6 +187,22 @@ class Report:
 
     def write_junit(self, path: str | os.PathLike[str]) -> Path:
         return _write_text(Path(path), self.to_junit() + "\n")
+
+
+def _search_cases(search: SearchResult, classname: str) -> list[ET.Element]:
+    """One test case for the search itself (its cost), one per class of divergence."""
+    case = ET.Element("testcase", classname=classname, name="parity search",
+                      time=f"{search.seconds:.3f}")
+    ET.SubElement(case, "system-out").text = search.summary()
+    cases = [case]
+    for c in search.counterexamples:
+        case = ET.Element("testcase", classname=classname, name=f"divergence: "
+                          f"{c.divergence_class}", time="0")
+        fail = ET.SubElement(case, "failure", message=c.summary(), type="ParityCounterexample")
+        fail.text = json.dumps({**c.to_dict(), "seed": search.seed,
+                                "reproduce": search.reproduce}, indent=2, allow_nan=False)
+        cases.append(case)
+    return cases
 
 
 def _write_text(path: Path, text: str) -> Path:

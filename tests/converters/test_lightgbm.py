@@ -65,7 +65,7 @@ def test_converts_exactly(kind: str) -> None:
     assert_exact(bundle.report)
     ens_thresholds = _thresholds(model)
     probe = threshold_rows(ens_thresholds, X)
-    assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe, search=False))
 
 
 def _thresholds(model: Any) -> dict[int, np.ndarray]:
@@ -88,14 +88,14 @@ def _thresholds(model: Any) -> dict[int, np.ndarray]:
 @given(rows=rows_strategy(_thresholds(converted("regression")[0]), X))
 def test_any_rows_agree_regression(rows: np.ndarray) -> None:
     model, bundle = converted("regression")
-    assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows, search=False))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy(_thresholds(converted("multiclass")[0]), X))
 def test_any_rows_agree_multiclass(rows: np.ndarray) -> None:
     model, bundle = converted("multiclass")
-    assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows, search=False))
 
 
 def test_categorical_features_and_unseen_categories() -> None:
@@ -111,7 +111,7 @@ def test_categorical_features_and_unseen_categories() -> None:
     assert_exact(bundle.report)
     probe = Xc[:12].copy()
     probe[:, 5] = [-1, 2.7, np.nan, 31, 1e6, 0, -0.0, 3, 7, 14, 29, 100]  # unseen, odd values
-    assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe, search=False))
 
 
 def test_booster_from_text_file_via_cli(tmp_path: Path) -> None:
@@ -147,6 +147,6 @@ def test_onnxmltools_flips_branches_where_baton_is_exact() -> None:
     span = native.max() - native.min()
     wrong = np.abs(raw_pred - native) > 1e-6 * span
     assert wrong.sum() > 50, "the float32 path was expected to flip branches on this data"
-    ours = baton.check(model, bundle, X)
+    ours = baton.check(model, bundle, X, search=False)
     assert_exact(ours)
     assert ours.output("prediction").max_abs < 1e-6 * span

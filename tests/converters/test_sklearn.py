@@ -76,7 +76,7 @@ def test_estimator_converts_with_parity(factory: Any, task: str, outputs: list[s
     assert bundle.report is not None and bundle.report, bundle.report.failures
     # parity on rows the sample never contained
     X_new, _ = _data(task, dtype, n=120, seed=7)
-    report = baton.check(model, bundle, X_new)
+    report = baton.check(model, bundle, X_new, search=False)
     assert report, report.failures
     assert report.rows == 120
     if "label" in outputs:
@@ -146,7 +146,7 @@ def test_extra_columns_in_data_are_ignored(mixed_frame: Any, fitted_pipeline: An
     frame = mixed_frame.assign(churned=1)
     bundle = baton.convert(fitted_pipeline, frame)
     assert "churned" not in [s.name for s in bundle.inputs]
-    assert baton.check(fitted_pipeline, bundle, frame)
+    assert baton.check(fitted_pipeline, bundle, frame, search=False)
 
 
 def test_missing_column_names_it(mixed_frame: Any, fitted_pipeline: Any) -> None:
@@ -235,7 +235,7 @@ def test_frame_without_column_transformer_is_one_matrix_read_by_name() -> None:
     assert spec.columns == tuple(X.columns)
     assert bundle.report
     reordered = X[list(X.columns[::-1])]
-    assert baton.check(model, bundle, reordered)
+    assert baton.check(model, bundle, reordered, search=False)
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -271,4 +271,4 @@ def test_missing_text_category_matches(missing: Any) -> None:
         LogisticRegression()).fit(frame, y)
     bundle = baton.convert(model, frame)
     assert bundle.report, bundle.report.failures
-    assert baton.check(model, bundle, frame.iloc[::-1])
+    assert baton.check(model, bundle, frame.iloc[::-1], search=False)

@@ -164,7 +164,7 @@ def test_converts_exactly(kind: str) -> None:
     assert bundle.manifest["converter"]["name"] == "baton.trees"
     assert [o.name for o in bundle.outputs] == _expected_outputs(kind)
     _assert_exact(bundle.report)
-    _assert_exact(baton.check(model, bundle, _probe(kind)))
+    _assert_exact(baton.check(model, bundle, _probe(kind), search=False))
 
 
 def _numbered(ens: Ensemble) -> Ensemble:
@@ -235,7 +235,7 @@ def _hypothesis_test(kind: str, max_examples: int = 40) -> Any:
     @given(rows=rows_strategy(_thresholds(model), MODELS[kind][2]))
     def run(rows: np.ndarray) -> None:
         rows = np.nan_to_num(rows) if finite else rows
-        _assert_exact(baton.check(*converted(kind), rows))
+        _assert_exact(baton.check(*converted(kind), rows, search=False))
 
     return run
 
@@ -278,7 +278,7 @@ def test_hist_categorical_unseen_negative_and_nan_codes(task: str) -> None:
     probe = np.repeat(Xc[:len(ODD_CODES)], 2, axis=0)
     probe[::2, 5] = ODD_CODES
     probe[1::2, 3] = ODD_CODES
-    _assert_exact(baton.check(model, bundle, probe))
+    _assert_exact(baton.check(model, bundle, probe, search=False))
 
 
 def test_hist_categorical_non_integer_codes() -> None:
@@ -291,7 +291,7 @@ def test_hist_categorical_non_integer_codes() -> None:
     probe = Xc[:40].copy()
     probe[:, 5] = 7.5
     probe[:, 3] = -0.5
-    _assert_exact(baton.check(model, bundle, probe))
+    _assert_exact(baton.check(model, bundle, probe, search=False))
     # more values int() would make known codes; sklearn reads each as missing (NaN)
     odd = [7.5, -0.5, 0.5, 29.5, -3.5, 7 + 2.0**-50, 1e-300, -1e-300, 2.0**31 + 0.5]
     probe = np.repeat(Xc[:len(odd)], 2, axis=0)
@@ -300,7 +300,7 @@ def test_hist_categorical_non_integer_codes() -> None:
     as_nan = probe.copy()
     as_nan[::2, 5] = as_nan[1::2, 3] = np.nan
     np.testing.assert_array_equal(model.predict(probe), model.predict(as_nan))
-    _assert_exact(baton.check(model, bundle, probe))
+    _assert_exact(baton.check(model, bundle, probe, search=False))
 
 
 def test_gradient_boosting_label_at_raw_score_zero() -> None:
@@ -393,7 +393,7 @@ def test_skl2onnx_float32_flips_nan_branches_of_a_random_forest() -> None:
     wrong = np.abs(_skl2onnx_float32(model, rows) - native) > tol
     has_nan = np.isnan(rows).any(axis=1)
     assert wrong.sum() > 20 and not (wrong & ~has_nan).any()
-    ours = baton.check(model, bundle, rows)
+    ours = baton.check(model, bundle, rows, search=False)
     _assert_exact(ours)
     assert ours.output("prediction").max_abs < tol
 

@@ -123,7 +123,7 @@ def test_converts_exactly(kind: str) -> None:
     model, bundle = converted(kind)
     assert_exact(bundle.report)
     data = MODELS[kind][1]
-    assert_exact(baton.check(model, bundle, threshold_rows(_thresholds(model), data)))
+    assert_exact(baton.check(model, bundle, threshold_rows(_thresholds(model), data), search=False))
 
 
 def _margin(bundle: Any, rows: np.ndarray) -> np.ndarray:
@@ -203,7 +203,7 @@ def test_offset_target_summed_in_float32_like_xgboost() -> None:
 def test_offset_target_within_range_tolerance() -> None:
     model, bundle = offset_model()
     assert_exact(bundle.report)
-    report = baton.check(model, bundle, threshold_rows(_thresholds(model), X))
+    report = baton.check(model, bundle, threshold_rows(_thresholds(model), X), search=False)
     assert_exact(report)
     assert all(o.max_abs == 0.0 for o in report.outputs)
 
@@ -225,21 +225,21 @@ def test_many_trees_bit_for_bit() -> None:
 @given(rows=rows_strategy(_thresholds(converted("regression")[0]), X))
 def test_any_rows_agree_regression(rows: np.ndarray) -> None:
     model, bundle = converted("regression")
-    assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows, search=False))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy(_thresholds(converted("multiclass")[0]), X))
 def test_any_rows_agree_multiclass(rows: np.ndarray) -> None:
     model, bundle = converted("multiclass")
-    assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows, search=False))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy(_thresholds(converted("missing=0")[0]), X_ZERO))
 def test_any_rows_agree_zero_as_missing(rows: np.ndarray) -> None:
     model, bundle = converted("missing=0")
-    assert_exact(baton.check(model, bundle, rows))
+    assert_exact(baton.check(model, bundle, rows, search=False))
 
 
 def test_odd_values_on_categorical_and_missing_features() -> None:
@@ -250,19 +250,19 @@ def test_odd_values_on_categorical_and_missing_features() -> None:
              16777215.0, 16777216.0, np.nan, -3.0, np.float32(7.0) - 1e-9]
     probe = X_CAT[:len(codes)].copy()
     probe[:, 5] = codes
-    assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe, search=False))
 
     model, bundle = converted("missing=0")
     odd = [0.0, -0.0, 1e-46, -1e-46, 1e-300, 5e-324, 1e-44, np.nan, -1e-38, 1.0]
     probe = X_ZERO[:len(odd)].copy()
     probe[:, 4] = odd
-    assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe, search=False))
 
     model, bundle = converted("missing=-999")
     odd = [-999.0, float(np.nextafter(-999.0, 0)), -999.00001, -999.0001, np.nan]
     probe = X_SENTINEL[:len(odd)].copy()
     probe[:, 3] = odd
-    assert_exact(baton.check(model, bundle, probe))
+    assert_exact(baton.check(model, bundle, probe, search=False))
 
 
 def test_early_stopping_uses_the_best_iteration() -> None:
@@ -330,7 +330,7 @@ def test_onnxmltools_silently_wrong_where_baton_is_exact(kind: str) -> None:
         expected, got = model.predict(X), raw[0].reshape(len(X), -1)
     span = float(np.ptp(expected))
     assert got.shape != expected.shape or np.abs(got - expected).max() > 0.1 * span
-    assert_exact(baton.check(model, bundle, X))
+    assert_exact(baton.check(model, bundle, X, search=False))
 
 
 def test_onnxmltools_takes_float32_only() -> None:
@@ -345,7 +345,7 @@ def test_onnxmltools_takes_float32_only() -> None:
     sess = ort.InferenceSession(raw.SerializeToString(), providers=["CPUExecutionProvider"])
     with pytest.raises(Exception, match="(?i)type|double|float"):
         sess.run(None, {"input": X})  # the rows as the data scientist has them
-    assert_exact(baton.check(model, bundle, X))
+    assert_exact(baton.check(model, bundle, X, search=False))
 
 
 # -- refusals -------------------------------------------------------------------------------
