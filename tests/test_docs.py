@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["cli.md", "bundle.md", "parity.md", "runtime.md", "scikit-learn.md", "trees.md",
-         "pytorch.md"]
+PAGES = ["cli.md", "bundle.md", "parity.md", "search.md", "runtime.md", "scikit-learn.md",
+         "trees.md", "pytorch.md", "latency.md", "services.md", "serving.md"]
 BIN = Path(sys.executable).parent
 
 
@@ -29,6 +30,11 @@ def blocks(page: str) -> list[tuple[str, str]]:
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("docs")
     subprocess.run([BIN / "baton", "demo"], cwd=d, check=True, capture_output=True)
+    # services.md runs the Node.js verifier as from a checkout: examples/node/ without its
+    # node_modules (the page's own `npm ci` installs it)
+    for name in ("package.json", "package-lock.json", "verify.mjs"):
+        (d / "examples" / "node").mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "examples" / "node" / name, d / "examples" / "node" / name)
     return d
 
 

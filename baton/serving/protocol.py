@@ -1,0 +1,357 @@
+"""The Open Inference Protocol (v2) tensor formats: requests in, responses out.
+
+numpy and the standard library only; no web framework. A request body is JSON, or JSON
+followed by raw tensor bytes (the binary tensor data extension: the JSON's length in the
+``Inference-Header-Content-Length`` header, each binary input's byte count in its
+``parameters.binary_data_size``). Every problem with a request is an :class:`HttpError`
+with its status code and a one-line message naming what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from baton.errors import BatonError
+from baton.schema import BATCH, TensorSpec
+
+#: baton dtype -> Open Inference Protocol datatype
+DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32",
+             "bool": "BOOL", "string": "BYTES"}
+#: Open Inference Protocol datatype -> numpy dtype (little-endian, as the binary
+#: extension sends them); BYTES are object arrays of str
+NUMPY: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"), "UINT64": np.dtype("<u8"), "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "BYTES": np.dtype(object),
+}
+#: what a JSON ``data`` list of each datatype may hold, by numpy kind
+_JSON_KINDS = {"BOOL": "b", "BYTES": "U", "FP16": "fiu", "FP32": "fiu", "FP64": "fiu"}
+_WORDS = {"b": "true/false", "U": "strings", "fiu": "numbers", "iu": "integers"}
+
+
+class HttpError(Exception):
+    """A request the server answers with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @classmethod
+    def bad_request(cls, exc: BatonError) -> HttpError:
+        """A 400 from one of baton's own errors, on one line."""
+        parts = [exc.message]
+        if exc.expected is not None:
+            parts.append(f"expected {exc.expected}")
+        if exc.found is not None:
+            parts.append(f"found {exc.found}")
+        if exc.hint:
+            parts.append(exc.hint)
+        return cls(400, "; ".join(parts))
+
+
+def oip_datatype(dtype: str) -> str:
+    """The protocol's datatype for a baton dtype name."""
+    return DATATYPES[dtype]
+
+
+def oip_shape(spec: TensorSpec) -> list[int]:
+    """A spec's shape as the protocol writes it: ``-1`` for the batch and other free axes."""
+    return [d if isinstance(d, int) else -1 for d in spec.shape]
+
+
+def array_datatype(arr: np.ndarray) -> str:
+    if arr.dtype.kind in "USO":
+        return "BYTES"
+    for name, dt in NUMPY.items():
+        if name != "BYTES" and arr.dtype == dt:
+            return name
+    raise ValueError(f"no Open Inference Protocol datatype for numpy {arr.dtype}")
+
+
+def tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "datatype": oip_datatype(spec.dtype), "shape": oip_shape(spec)}
+
+
+@dataclass
+class InferRequest:
+    """A decoded ``/infer`` request: one array per model input, and what to send back."""
+
+    feeds: dict[str, np.ndarray]
+    outputs: list[str]
+    binary: set[str] = field(default_factory=set)
+    id: str | None = None
+
+
+def decode_request(body: bytes, header_length: str | None, inputs: Sequence[TensorSpec],
+                   outputs: Sequence[str]) -> InferRequest:
+    """Parse and validate an ``/infer`` body against the model's inputs and outputs."""
+    json_part, binary = _split(body, header_length)
+    try:
+        request = json.loads(json_part)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HttpError(400, f"the request body is not JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise HttpError(400, "the request must be a JSON object with 'inputs'; found "
+                        f"{type(request).__name__}")
+    parameters = _object(request.get("parameters", {}), "'parameters'")
+    raw_inputs = request.get("inputs")
+    if not isinstance(raw_inputs, list) or not all(isinstance(t, dict) for t in raw_inputs):
+        raise HttpError(400, "'inputs' must be a list of tensors {name, shape, datatype, data}")
+    by_name = {s.name: s for s in inputs}
+    names = [t.get("name") for t in raw_inputs]
+    unknown = [n for n in names if n not in by_name]
+    missing = [s.name for s in inputs if s.name not in names]
+    repeated = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+    if unknown or missing or repeated:
+        what = "; ".join(w for w in (
+            f"unknown {_names(unknown)}" if unknown else "",
+            f"missing {_names(missing)}" if missing else "",
+            f"repeated {_names(repeated)}" if repeated else "") if w)
+        raise HttpError(400, f"the inputs do not match the model's ({what}): expected "
+                        f"{_names([s.name for s in inputs])}, found {_names(names) or 'none'}")
+    feeds: dict[str, np.ndarray] = {}
+    offset = 0
+    for tensor in raw_inputs:
+        spec = by_name[tensor["name"]]
+        feeds[spec.name], offset = _decode_tensor(tensor, spec, binary, offset)
+    if offset != len(binary):
+        raise HttpError(400, f"the body holds {len(binary)} bytes of binary tensor data, but "
+                        f"the inputs' binary_data_size add up to {offset}")
+    _check_batch(feeds, inputs)
+    wanted, binary_out = _requested_outputs(request.get("outputs"), outputs,
+                                            bool(parameters.get("binary_data_output", False)))
+    request_id = request.get("id")
+    return InferRequest(feeds, wanted, binary_out,
+                        None if request_id is None else str(request_id))
+
+
+def _names(names: Sequence[Any], most: int = 6) -> str:
+    shown = ", ".join(map(repr, names[:most]))
+    return shown + (f", … ({len(names)} in all)" if len(names) > most else "")
+
+
+def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    if header_length is None:
+        return body, b""
+    try:
+        n = int(header_length)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= len(body):
+        raise HttpError(400, f"Inference-Header-Content-Length is {header_length!r}: expected "
+                        f"a byte count from 0 to the body's {len(body)} bytes")
+    return body[:n], body[n:]
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise HttpError(400, f"{what} must be a JSON object; found {type(value).__name__}")
+    return value
+
+
+def _decode_tensor(tensor: Mapping[str, Any], spec: TensorSpec, binary: bytes,
+                   offset: int) -> tuple[np.ndarray, int]:
+    where = f"input {spec.name!r}"
+    want = oip_datatype(spec.dtype)
+    datatype = tensor.get("datatype")
+    if datatype != want:
+        raise HttpError(400, f"{where}: expected datatype {want}, found {datatype!r}")
+    shape = _shape(tensor.get("shape"), spec, where)
+    count = math.prod(shape)
+    params = _object(tensor.get("parameters", {}), f"{where}: 'parameters'")
+    if any(k.startswith("shared_memory") for k in params):
+        raise HttpError(400, f"{where}: shared-memory tensors are not supported; send the "
+                        "data in the body")
+    size = params.get("binary_data_size")
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise HttpError(400, f"{where}: binary_data_size must be a byte count; found "
+                            f"{size!r}")
+        if "data" in tensor:
+            raise HttpError(400, f"{where}: both 'data' and binary_data_size given; send one")
+        if offset + size > len(binary):
+            raise HttpError(400, f"{where}: binary_data_size {size} runs past the end of the "
+                            f"body ({len(binary) - offset} bytes left)")
+        arr = _from_binary(binary[offset:offset + size], want, count, where)
+        offset += size
+    elif "data" in tensor:
+        arr = _from_json(tensor["data"], want, count, where)
+    else:
+        raise HttpError(400, f"{where}: no 'data' (nor binary_data_size in 'parameters')")
+    return arr.reshape(shape), offset
+
+
+def _shape(value: Any, spec: TensorSpec, where: str) -> list[int]:
+    if not isinstance(value, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
+        raise HttpError(400, f"{where}: 'shape' must be a list of sizes, e.g. "
+                        f"{[1 if d == BATCH else d for d in oip_shape(spec)]}; found {value!r}")
+    expected = f"shape {oip_shape(spec)} (-1: any size)"
+    if len(value) != len(spec.shape):
+        raise HttpError(400, f"{where}: expected {expected}, found shape {value} (rank "
+                        f"{len(value)}, not {len(spec.shape)})")
+    for axis, (want, got) in enumerate(zip(spec.shape, value)):
+        if isinstance(want, int) and want != got:
+            raise HttpError(400, f"{where}: expected {expected}, found shape {value} (axis "
+                            f"{axis} must be {want})")
+    if spec.shape and spec.shape[0] == BATCH and value[0] < 1:
+        raise HttpError(400, f"{where}: expected at least one row, found shape {value}")
+    return value
+
+
+def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
+    kinds = _JSON_KINDS.get(datatype, "iu")
+    try:
+        arr = np.asarray(data)
+    except (ValueError, OverflowError):
+        raise HttpError(400, f"{where}: 'data' must be a flat or nested list of "
+                        f"{_WORDS[kinds]}, with rows of equal length") from None
+    if arr.size != count:
+        raise HttpError(400, f"{where}: the shape holds {count} element"
+                        f"{'' if count == 1 else 's'}, but 'data' has {arr.size}")
+    if arr.dtype.kind not in kinds:
+        sample = arr.reshape(-1)[:3].tolist()
+        raise HttpError(400, f"{where}: {datatype} data must be {_WORDS[kinds]}; found "
+                        f"{_kind_word(arr)} such as {sample}")
+    if datatype == "BYTES":
+        return arr.astype(object).reshape(-1)
+    target = NUMPY[datatype]
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise HttpError(400, f"{where}: {datatype} values must lie in [{info.min}, "
+                            f"{info.max}]; found {arr.min()} to {arr.max()}")
+    return arr.astype(target).reshape(-1)
+
+
+def _kind_word(arr: np.ndarray) -> str:
+    return {"b": "true/false", "U": "strings", "f": "fractions", "i": "integers",
+            "u": "integers"}.get(arr.dtype.kind, "mixed or null values")
+
+
+def _from_binary(raw: bytes, datatype: str, count: int, where: str) -> np.ndarray:
+    if datatype == "BYTES":
+        items: list[str] = []
+        pos = 0
+        while pos < len(raw):
+            if pos + 4 > len(raw):
+                break
+            (n,) = struct.unpack_from("<I", raw, pos)
+            pos += 4
+            if pos + n > len(raw):
+                pos = len(raw) + 1
+                break
+            try:
+                items.append(raw[pos:pos + n].decode("utf-8"))
+            except UnicodeDecodeError:
+                raise HttpError(400, f"{where}: BYTES element {len(items)} is not UTF-8 "
+                                "text") from None
+            pos += n
+        if pos != len(raw):
+            raise HttpError(400, f"{where}: BYTES data must be elements each prefixed by its "
+                            "4-byte little-endian length; the bytes do not parse so")
+        if len(items) != count:
+            raise HttpError(400, f"{where}: the shape holds {count} elements, but the binary "
+                            f"data has {len(items)}")
+        out = np.empty(count, dtype=object)
+        out[:] = items
+        return out
+    target = NUMPY[datatype]
+    if len(raw) != count * target.itemsize:
+        raise HttpError(400, f"{where}: the shape holds {count} {datatype} elements "
+                        f"({count * target.itemsize} bytes), but binary_data_size is "
+                        f"{len(raw)}")
+    if datatype == "BOOL":
+        return np.frombuffer(raw, dtype=np.uint8) != 0
+    return np.frombuffer(raw, dtype=target).astype(target.newbyteorder("="))
+
+
+def _check_batch(feeds: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec]) -> None:
+    rows = {s.name: feeds[s.name].shape[0] for s in inputs if s.shape and s.shape[0] == BATCH}
+    if len(set(rows.values())) > 1:
+        raise HttpError(400, "the inputs must have the same number of rows (the first axis); "
+                        "found " + ", ".join(f"{k} {v}" for k, v in rows.items()))
+
+
+def _requested_outputs(value: Any, outputs: Sequence[str],
+                       binary_default: bool) -> tuple[list[str], set[str]]:
+    if value is None:
+        return list(outputs), set(outputs) if binary_default else set()
+    if not isinstance(value, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in value):
+        raise HttpError(400, "'outputs' must be a list of {name, parameters}")
+    names = [o["name"] for o in value]
+    unknown = [n for n in names if n not in outputs]
+    if unknown:
+        raise HttpError(400, f"unknown output {', '.join(map(repr, unknown))}: expected one "
+                        f"of {', '.join(map(repr, outputs))}")
+    binary = set()
+    for o in value:
+        params = _object(o.get("parameters", {}), f"output {o['name']!r}: 'parameters'")
+        if params.get("classification"):
+            raise HttpError(400, f"output {o['name']!r}: the classification extension is not "
+                            "supported; request the output itself")
+        if any(k.startswith("shared_memory") for k in params):
+            raise HttpError(400, f"output {o['name']!r}: shared-memory outputs are not "
+                            "supported")
+        if params.get("binary_data", binary_default):
+            binary.add(o["name"])
+    return list(dict.fromkeys(names)), binary
+
+
+def encode_response(model_name: str, request: InferRequest,
+                    results: Mapping[str, np.ndarray],
+                    model_version: str | None = None) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when binary outputs follow it."""
+    response: dict[str, Any] = {"model_name": model_name}
+    if model_version is not None:
+        response["model_version"] = model_version
+    if request.id is not None:
+        response["id"] = request.id
+    tensors = []
+    chunks: list[bytes] = []
+    for name in request.outputs:
+        arr = np.asarray(results[name])
+        tensor: dict[str, Any] = {"name": name, "datatype": array_datatype(arr),
+                                  "shape": list(arr.shape)}
+        if name in request.binary:
+            raw = _to_binary(arr)
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            tensor["data"] = _to_list(arr)
+        tensors.append(tensor)
+    response["outputs"] = tensors
+    header = json.dumps(response, separators=(",", ":")).encode()
+    if not chunks:
+        return header, None
+    return b"".join([header, *chunks]), len(header)
+
+
+def _to_list(arr: np.ndarray) -> list[Any]:
+    flat = arr.reshape(-1)
+    if arr.dtype.kind in "SO":
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
+    return flat.tolist()
+
+
+def _to_binary(arr: np.ndarray) -> bytes:
+    if arr.dtype.kind in "USO":
+        parts = []
+        for v in arr.reshape(-1):
+            b = v if isinstance(v, bytes) else str(v).encode("utf-8")
+            parts.append(struct.pack("<I", len(b)) + b)
+        return b"".join(parts)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.uint8).tobytes()
+    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
