@@ -102,11 +102,13 @@ def latency_section(quick: bool) -> list[str]:
         "same rows. Speed-up = original p50 / ONNX p50, with its interval. See "
         "[latency.md](latency.md) for how to read the intervals.",
         "",
-        "Caveat: originals with their own thread pools (LightGBM's OpenMP, PyTorch) share "
-        "the cores with onnxruntime's here; on a small, busy machine their times in this "
-        "table can sit far above the call-by-call medians of the sections above (e.g. "
-        "LightGBM pinned at one 16 ms scheduler slice). The ONNX columns and the intervals "
-        f"are the point of this table. Load average while measuring: {_load()}.",
+        "Caveats: the original's time is its converter's prediction, all outputs included "
+        "(a scikit-learn classifier runs `predict` and `predict_proba`, as the ONNX model "
+        "gives both), so it sits above the single-call medians of the sections above. "
+        "Originals with their own thread pools (LightGBM's OpenMP, PyTorch) share the cores "
+        "with onnxruntime's; on a busy 2-core machine they can stall for whole scheduler "
+        "slices (LightGBM at 16 ms per call was seen under a load average of 6), so "
+        f"measure on a quiet machine. Load average while measuring: {_load()}.",
         "",
         "| model | provider | batch | ONNX p50 | ONNX p99 | original p50 | original p99 "
         "| speed-up (p50) |",

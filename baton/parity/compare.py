@@ -157,19 +157,27 @@ def compare(
     """Compare the converted model's ``actual`` output with the original's ``expected``."""
     exp, act = np.asarray(expected), _as_array(actual)
     rows = len(exp) if exp.ndim else 1
-    if exp.shape != act.shape:
-        # (N,) and (N, 1) hold the same rows; (N, 1) and (1, N) do not.
-        same_rows = exp.ndim == 0 or act.ndim == 0 or len(exp) == len(act)
-        if same_rows and exp.size == act.size and exp.squeeze().shape == act.squeeze().shape:
-            exp = exp.reshape(act.shape)
-        else:
-            return OutputDiff(
-                name, kind, rows, False, tolerance, mismatched_rows=rows,
-                message=f"shape differs: original {list(exp.shape)}, ONNX {list(act.shape)}",
-            )
+    aligned = _aligned(exp, act)
+    if aligned is None:
+        return OutputDiff(
+            name, kind, rows, False, tolerance, mismatched_rows=rows,
+            message=f"shape differs: original {list(exp.shape)}, ONNX {list(act.shape)}",
+        )
+    exp = aligned
     if kind in LABEL_KINDS or not (_numeric(exp) and _numeric(act)):
         return _compare_labels(name, kind, exp, act, tolerance, row_inputs)
     return _compare_numbers(name, kind, exp, act, tolerance, row_inputs)
+
+
+def _aligned(exp: np.ndarray, act: np.ndarray) -> np.ndarray | None:
+    """``exp`` in ``act``'s shape when both hold the same rows, else None: (N,) and (N, 1)
+    hold the same rows; (N, 1) and (1, N) do not."""
+    if exp.shape == act.shape:
+        return exp
+    same_rows = exp.ndim == 0 or act.ndim == 0 or len(exp) == len(act)
+    if same_rows and exp.size == act.size and exp.squeeze().shape == act.squeeze().shape:
+        return exp.reshape(act.shape)
+    return None
 
 
 def _as_array(value: Any) -> np.ndarray:
@@ -324,13 +332,10 @@ def rows_agree(kind: str, expected: Any, actual: Any, tolerance: Tolerance) -> n
     test as :func:`compare` (``mismatched_rows`` counts the ``False``); for the parity search,
     which needs to know *which* rows of a batch diverge."""
     exp, act = np.asarray(expected), _as_array(actual)
-    rows = len(exp) if exp.ndim else 1
-    if exp.shape != act.shape:
-        same_rows = exp.ndim == 0 or act.ndim == 0 or len(exp) == len(act)
-        if same_rows and exp.size == act.size and exp.squeeze().shape == act.squeeze().shape:
-            exp = exp.reshape(act.shape)
-        else:
-            return np.zeros(rows, dtype=bool)
+    aligned = _aligned(exp, act)
+    if aligned is None:
+        return np.zeros(len(exp) if exp.ndim else 1, dtype=bool)
+    exp = aligned
     e, a = _row_view(exp), _row_view(act)
     if kind in LABEL_KINDS or not (_numeric(e) and _numeric(a)):
         if _numeric(e) and _numeric(a):
@@ -344,4 +349,4 @@ def rows_agree(kind: str, expected: Any, actual: Any, tolerance: Tolerance) -> n
         finite_b = np.isfinite(b)
         bound = tolerance.atol + tolerance.rtol * np.where(finite_b, np.abs(b), 0.0)
         ok = equal | (finite_b & (err <= bound))
-    return ok.all(axis=1) if b.shape[1] else np.ones(rows, dtype=bool)
+    return ok.all(axis=1) if b.shape[1] else np.ones(len(b), dtype=bool)

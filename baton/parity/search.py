@@ -660,7 +660,7 @@ class Searcher:
             if len(cands) > 1:
                 return self._split(cands)
             cause = exc.__cause__ or exc
-            return [_Outcome("domain", "the original model rejects it: "
+            return [_Outcome("domain", "rejected by the original model: "
                              f"{type(cause).__name__}: {str(cause).splitlines()[0][:160]}"
                              if str(cause) else type(cause).__name__, rejected=True)]
         try:

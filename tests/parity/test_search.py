@@ -285,7 +285,8 @@ def test_domain_is_not_divergence() -> None:
     model, data = _torch_embedding()
     report = baton.check(model, baton.convert(model, data), data, search_budget=BUDGET)
     assert report and report.search is not None
-    assert any(d.stage == "edge" and "rejects" in d.reason for d in report.search.domain)
+    assert any(d.stage == "edge" and "rejected by the original" in d.reason
+               for d in report.search.domain)
 
 
 # -- pieces --------------------------------------------------------------------------------
