@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from baton.errors import BundleError, InputValidationError
+from baton.errors import BatonError, BundleError, InputValidationError
 from baton.runtime._files import MODEL, BundleFiles
 from baton.runtime.providers import (  # noqa: F401 - re-exported
     PROVIDER_NAMES,
@@ -25,8 +25,21 @@ def make_ort_session(model: bytes | str, providers: Sequence[str] | None = None,
 
     if settings is None:
         settings = RunSettings(providers=tuple(providers or ("cpu",)))
-    return ort.InferenceSession(model, sess_options=settings.session_options(),
+    sess = ort.InferenceSession(model, sess_options=settings.session_options(),
                                 providers=settings.ort_providers())
+    if settings.uses_cuda and PROVIDER_NAMES["cuda"] not in sess.get_providers():
+        # onnxruntime falls back to the CPU quietly when CUDA fails to start: say so
+        from baton.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "onnxruntime offers the CUDA execution provider but could not start it",
+            expected="a session on CUDAExecutionProvider",
+            found="providers " + ", ".join(sess.get_providers()),
+            hint="the CUDA/cuDNN libraries onnxruntime-gpu needs are missing or of another "
+            "major version (with torch installed, onnxruntime.preload_dlls() loads its "
+            "copies); or ask for the CPU",
+        )
+    return sess
 
 
 class Session:
@@ -69,6 +82,8 @@ class Session:
         try:
             self._session = make_ort_session(self.files.read(MODEL),
                                              settings=self.settings)
+        except BatonError:
+            raise
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise BundleError(
                 f"onnxruntime cannot load {MODEL} from {self.files.path}",
