@@ -152,6 +152,18 @@ def render_manifest(manifest: dict[str, Any], console: Console) -> None:
             else:
                 detail = f"max abs {s.get('max_abs')}, max rel {s.get('max_rel')}"
             _say(console, f"  {name}: {'pass' if s.get('passed') else 'FAIL'} ({detail})")
+    ran = manifest.get("parity_settings")
+    if ran:
+        _say(console, f"parity ran on: {', '.join(ran.get('providers', ['cpu']))}"
+                      + (f", TF32 {'on' if ran.get('tf32') else 'off'}"
+                         if "cuda" in ran.get("providers", []) else ""))
+    runtime = manifest.get("runtime")
+    if runtime:
+        medians = runtime.get("tuning", {}).get("median_ms", {})
+        measured = ", ".join(f"{k} {v:g} ms" for k, v in medians.items())
+        _say(console, "session: graph optimisation level "
+                      f"{runtime.get('graph_optimization_level', 'all')}"
+                      + (f" (batch 1 medians: {measured})" if measured else ""))
     golden = manifest.get("golden", {})
     _say(console, f"golden vectors: {golden.get('rows', 0)} rows in {golden.get('dir', '-')}/; "
                   f"{len(manifest.get('files', {}))} files hashed (sha256)")

@@ -170,10 +170,14 @@ def test_input_errors_exit_2(files: dict[str, Path], tmp_path: Path, case: str,
 def test_inspect(files: dict[str, Path]) -> None:
     result = run("inspect", files["bundle"])
     assert result.exit_code == 0, result.output
-    for text in ("skl2onnx", "tenure_months", "int64", "probabilities", "parity at conversion"):
+    for text in ("skl2onnx", "tenure_months", "int64", "probabilities", "parity at conversion",
+                 "parity ran on: cpu"):
         assert text in result.output
     result = run("inspect", files["bundle"], "--json")
-    assert json.loads(result.output)["name"] == "LogisticRegression"
+    manifest = json.loads(result.output)
+    assert manifest["name"] == "LogisticRegression"
+    level = manifest["runtime"]["graph_optimization_level"]
+    assert f"session: graph optimisation level {level}" in run("inspect", files["bundle"]).output
 
 
 def test_bare_onnx_file_with_zipmap_is_checked(fitted_pipeline: Any, mixed_frame: Any,
