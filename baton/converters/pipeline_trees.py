@@ -75,6 +75,26 @@ class PipelineTreesConverter:
         Xt = self._transform(model, self.prepare(model, data))
         return tree.predict(model.steps[-1][1], Xt)
 
+    def split_points(self, model: Any) -> dict[int, np.ndarray]:
+        """The final trees' split thresholds mapped back through the preprocessing, by the
+        position of the input column they test, where a transformed feature is an affine
+        function of one numeric column (scalers, imputers, passthrough, also inside a
+        ColumnTransformer); thresholds on other features (one-hot, derived) are left out.
+        For the parity search (:mod:`baton.parity.search`)."""
+        tree = self._tree_converter(model)
+        assert tree is not None
+        names = list(getattr(model, "feature_names_in_", []))
+        width = len(names) or int(getattr(model, "n_features_in_", 0))
+        origins = _origins(model[:-1], [(i, 1.0, 0.0) for i in range(width)], names)
+        out: dict[int, list[float]] = {}
+        for j, values in tree.split_points(model.steps[-1][1]).items():
+            origin = origins[j] if origins is not None and j < len(origins) else None
+            if origin is None or origin[1] == 0:
+                continue
+            col, a, b = origin
+            out.setdefault(col, []).extend((np.asarray(values, np.float64) - b) / a)
+        return {c: np.unique(np.asarray(v)) for c, v in out.items()}
+
     def convert(self, model: Any, sample: Any, inputs: list[Any], *,
                 opset: int | None) -> Conversion:
         tree = self._tree_converter(model)
@@ -116,6 +136,93 @@ class PipelineTreesConverter:
             precision="float64",
             tolerances=tree_conv.tolerances,
         )
+
+
+#: a transformed feature as ``a * x + b`` of input column ``x`` (its position), or None
+Origin = tuple[int, float, float] | None
+
+
+def _origins(step: Any, inputs: list[Origin], names: list[str]) -> list[Origin] | None:
+    """What each output feature of ``step`` is, in terms of the Pipeline's input columns,
+    given what each of its input features is; None when ``step`` is not understood."""
+    kind = type(step).__name__
+    if step is None or step == "passthrough":
+        return list(inputs)
+    if kind == "Pipeline":
+        for _, sub in step.steps:
+            inputs = _origins(sub, inputs, names)  # type: ignore[assignment]
+            if inputs is None:
+                return None
+        return inputs
+    if kind == "ColumnTransformer":
+        return _column_transformer(step, inputs, names)
+    affine = _affine(step, len(inputs))
+    if affine is not None:
+        scale, shift = affine
+        return [None if o is None else (o[0], o[1] * float(a), o[2] * float(a) + float(b))
+                for o, a, b in zip(inputs, scale, shift)]
+    if kind == "SimpleImputer" and not getattr(step, "add_indicator", False):
+        stats = np.asarray(step.statistics_, dtype=object)
+        kept = [o for o, v in zip(inputs, stats)
+                if getattr(step, "keep_empty_features", False) or not _is_nan(v)]
+        return kept  # scikit-learn drops features that were empty in training
+    return None
+
+
+def _affine(step: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scale, shift) per feature of a fitted scikit-learn scaler: ``t = scale * x + shift``."""
+    kind = type(step).__name__
+    ones, zeros = np.ones(n), np.zeros(n)
+    if kind == "StandardScaler":
+        sd = np.asarray(step.scale_, np.float64) if step.scale_ is not None else ones
+        mean = np.asarray(step.mean_, np.float64) if step.with_mean else zeros
+        return 1.0 / sd, -mean / sd
+    if kind == "MinMaxScaler" and not getattr(step, "clip", False):
+        return np.asarray(step.scale_, np.float64), np.asarray(step.min_, np.float64)
+    if kind == "MaxAbsScaler":
+        return 1.0 / np.asarray(step.scale_, np.float64), zeros
+    if kind == "RobustScaler":
+        sd = np.asarray(step.scale_, np.float64) if step.scale_ is not None else ones
+        center = np.asarray(step.center_, np.float64) if step.center_ is not None else zeros
+        return 1.0 / sd, -center / sd
+    return None
+
+
+def _column_transformer(ct: Any, inputs: list[Origin], names: list[str]) -> list[Origin] | None:
+    out: list[Origin] = []
+    for _, trans, cols in ct.transformers_:
+        if trans == "drop":
+            continue
+        idx = _column_indices(cols, names, len(inputs))
+        if idx is None:
+            return None
+        sub = [inputs[i] for i in idx]
+        mapped = _origins(trans, sub, names)
+        if mapped is None:  # not affine: keep the positions, without an origin
+            try:
+                width = len(trans.get_feature_names_out())
+            except Exception:  # noqa: BLE001 - a transformer without feature names
+                return None
+            mapped = [None] * width
+        out += mapped
+    return out
+
+
+def _column_indices(cols: Any, names: list[str], n: int) -> list[int] | None:
+    if isinstance(cols, slice):
+        return list(range(n))[cols]
+    items = list(np.atleast_1d(np.asarray(cols, dtype=object)))
+    if all(isinstance(c, (bool, np.bool_)) for c in items):
+        return [i for i, c in enumerate(items) if c]
+    if all(isinstance(c, (int, np.integer)) for c in items):
+        return [int(c) for c in items]
+    if all(isinstance(c, str) for c in items) and all(c in names for c in items):
+        return [names.index(c) for c in items]
+    return None
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and v != v
 
 
 def _sklearn_versions() -> dict[str, str]:

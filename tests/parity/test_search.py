@@ -384,3 +384,63 @@ def test_finds_how_skl2onnx_routes_nan_in_a_tree(tmp_path: Path) -> None:
     assert all(o.abs_error and o.abs_error > 0.1 for c in report.search.counterexamples
                for o in c.outputs)
     assert baton.check(model, baton.convert(model, X), X, search_budget=BUDGET)
+
+
+# -- trees at the end of a Pipeline: thresholds mapped back through the preprocessing ------
+
+
+@pytest.fixture(scope="module")
+def scaled_tree_pipeline() -> dict[str, Any]:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = gapped_data()
+    frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": np.where(X[:, 2] > 0, "x", "y")})
+    pre = ColumnTransformer([("num", make_pipeline(SimpleImputer(), StandardScaler()),
+                              ["a", "b"]), ("cat", OneHotEncoder(), ["c"])])
+    model = Pipeline([("pre", pre), ("tree", DecisionTreeRegressor(max_depth=3,
+                                                                   random_state=0))])
+    model.fit(frame, y)
+    scaler = model[0].named_transformers_["num"][-1]
+    return {"model": model, "frame": frame, "mean": scaler.mean_, "scale": scaler.scale_}
+
+
+def test_pipeline_thresholds_are_mapped_to_input_columns(scaled_tree_pipeline: dict[str, Any]
+                                                         ) -> None:
+    from baton.converters import find_converter
+
+    p = scaled_tree_pipeline
+    model = p["model"]
+    points = find_converter(model).split_points(model)
+    tree = model[-1].tree_
+    for feature, column in ((0, 0), (1, 1)):  # "a" and "b", scaled; one-hot features: none
+        raw = tree.threshold[tree.feature == feature]
+        expected = np.sort(raw * p["scale"][feature] + p["mean"][feature])
+        np.testing.assert_allclose(np.sort(points[column]), expected, rtol=1e-12)
+    assert set(points) <= {0, 1}
+
+
+def test_nudged_threshold_after_preprocessing_is_found(scaled_tree_pipeline: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    p = scaled_tree_pipeline
+    model, frame = p["model"], p["frame"]
+    bundle = baton.convert(model, frame)
+    assert baton.check(model, bundle, frame, search_budget=BUDGET)  # no false alarm
+    onx = onnx.load_from_string(bundle.model_bytes)
+    scale, mean = p["scale"][0], p["mean"][0]
+    low, high = (t * scale + mean for t in nudge_root_threshold(onx, 0.05 / scale))
+    assert 1.0 < low < high < 2.0  # in the gap of the data, in the column's own units
+    onnx.save(onx, tmp_path / "nudged.onnx")
+    assert baton.check(model, tmp_path / "nudged.onnx", frame, search=False)
+    report = baton.check(model, tmp_path / "nudged.onnx", frame, search_budget=BUDGET)
+    assert not report and report.search is not None
+    stage = next(s for s in report.search.stages if s.name == "thresholds")
+    assert stage.examples > 0 and stage.divergent > 0
+    found = [c.to_dict() for c in report.search.counterexamples]
+    assert any(c["class"].startswith("split threshold of a") for c in found), found
+    for c in found:
+        assert low <= c["inputs"]["a"] <= high + 1e-6, c
