@@ -14,9 +14,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from baton import io
-from baton._api import check, convert, verify
-from baton.bundle import Bundle, load
 from baton.errors import (
     BatonError,
     BundleError,
@@ -29,10 +26,42 @@ from baton.errors import (
     UnsupportedModelError,
     UsageError,
 )
-from baton.parity.compare import OutputDiff
-from baton.parity.report import Report
-from baton.schema import TensorSpec
-from baton.tolerance import Tolerance
+
+TYPE_CHECKING = False  # not typing's: importing typing would slow `import baton` down
+if TYPE_CHECKING:
+    from baton import io
+    from baton._api import check, convert, verify
+    from baton.bundle import Bundle, load
+    from baton.parity.compare import OutputDiff
+    from baton.parity.report import Report
+    from baton.schema import TensorSpec
+    from baton.tolerance import Tolerance
+
+#: The rest of the API, imported on first use (numpy and onnx take a few hundred ms): so
+#: that `import baton.runtime` loads no conversion code, and the `baton` command's entry point
+#: (baton._entry) runs before them and turns a Ctrl-C while they load into exit 130.
+_LAZY = {
+    "io": "baton.io", "check": "baton._api", "convert": "baton._api", "verify": "baton._api",
+    "Bundle": "baton.bundle", "load": "baton.bundle", "OutputDiff": "baton.parity.compare",
+    "Report": "baton.parity.report", "TensorSpec": "baton.schema",
+    "Tolerance": "baton.tolerance",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'baton' has no attribute {name!r}")
+    import importlib
+
+    loaded = importlib.import_module(module)
+    value = loaded if module == f"baton.{name}" else getattr(loaded, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __all__ = [
     "BatonError",

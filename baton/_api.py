@@ -140,11 +140,13 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
                   search_budget=budget, seed=seed)
 
 
-def verify(path: str | os.PathLike[str]) -> Report:
-    """Check a bundle's hashes and golden vectors on this machine's onnxruntime."""
+def verify(path: str | os.PathLike[str], *, digest: str | None = None) -> Report:
+    """Check a bundle's hashes and golden vectors on this machine's onnxruntime; with
+    ``digest`` (``sha256:…``, as ``baton inspect`` prints it), also that it is the bundle
+    that digest pins. ``report.digest`` is the bundle's digest either way."""
     from baton.parity.check import verify as _verify
 
-    return _verify(path)
+    return _verify(path, digest)
 
 
 __all__ = ["convert", "check", "verify"]

@@ -48,12 +48,12 @@ def render_report(report: Report, console: Console) -> None:
     if report.files:
         bad = [f for f in report.files if not f.ok]
         if bad:
-            _table(console, "files that changed since conversion", ["file", "sha256"], [
-                [f.name, "MISSING" if f.found is None else f"DIFFERS (expected {f.expected[:12]}…, "
-                 f"found {f.found[:12]}…)"] for f in bad
-            ])
+            _table(console, "files that changed since conversion", ["file", "problem"],
+                   [[f.name, f.describe()] for f in bad])
         _say(console, f"files:  {len(report.files) - len(bad)} of {len(report.files)} match "
                       "their sha256 in baton.json", "red" if bad else None)
+    if report.digest:
+        _say(console, f"digest: {report.digest}")
     if report.outputs:
         _table(console, "outputs", ["output", "kind", "verdict", "detail"], [
             [o.name, o.kind, "pass" if o.passed else "FAIL", o.summary()]
@@ -116,7 +116,8 @@ def _short(v: Any, limit: int = 120) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def render_manifest(manifest: dict[str, Any], console: Console) -> None:
+def render_manifest(manifest: dict[str, Any], console: Console, digest: str | None = None
+                    ) -> None:
     src = manifest.get("source", {})
     conv = manifest.get("converter", {})
     onnx_info = manifest.get("onnx", {})
@@ -167,9 +168,15 @@ def render_manifest(manifest: dict[str, Any], console: Console) -> None:
     golden = manifest.get("golden", {})
     _say(console, f"golden vectors: {golden.get('rows', 0)} rows in {golden.get('dir', '-')}/; "
                   f"{len(manifest.get('files', {}))} files hashed (sha256)")
+    if digest is not None:
+        _say(console, f"digest:    {digest} (pin it: baton verify BUNDLE --digest {digest})")
 
 
 def _tol(t: dict[str, Any], kind: str | None) -> str:
+    """The tolerance an output is checked at (the defaults for what the manifest omits)."""
+    from baton.tolerance import Tolerance
+
+    tol = Tolerance.from_dict(t)
     if kind == "label":
-        return f"agreement >= {t.get('agreement', 1.0):g}"
-    return f"atol {t.get('atol', '-'):g} + rtol {t.get('rtol', '-'):g}" if t else "-"
+        return f"agreement >= {tol.agreement:g}"
+    return f"atol {tol.atol:g} + rtol {tol.rtol:g}"

@@ -31,6 +31,7 @@ from baton.runtime._files import (
     REPORT,
     SCHEMA_VERSION,
     BundleFiles,
+    digest_of,
     sha256_bytes,
 )
 from baton.schema import TensorSpec, numpy_dtype
@@ -49,6 +50,8 @@ class Bundle:
     golden_outputs: dict[str, np.ndarray] = field(default_factory=dict)
     report: Report | None = None
     path: Path | None = None
+    #: the digest of the bundle as saved (``sha256:…``; see docs/bundle.md), None before
+    digest: str | None = None
 
     @property
     def name(self) -> str:
@@ -116,6 +119,7 @@ class Bundle:
         manifest = dict(self.manifest)
         manifest["files"] = {name: sha256_bytes(data) for name, data in sorted(files.items())}
         files[MANIFEST] = (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode()
+        digest = digest_of({name: sha256_bytes(data) for name, data in files.items()})
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
         try:
@@ -135,6 +139,7 @@ class Bundle:
             shutil.rmtree(tmp, ignore_errors=True)
         self.manifest = manifest
         self.path = dest
+        self.digest = digest
         return dest
 
 
@@ -186,13 +191,20 @@ def read_golden(files: BundleFiles, manifest: dict[str, Any]
                 t = onnx.TensorProto()
                 try:
                     t.ParseFromString(files.read(name))
-                except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError
+                    if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+                        # onnx would read it from the working directory
+                        raise ValueError("its data lies in another file (external data), "
+                                         "which golden vectors never do")
+                    out[spec["name"]] = _from_proto(t)
+                except BundleError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - protobuf's and numpy's errors
                     raise BundleError(
-                        f"{name} in {files.path} is not a TensorProto",
-                        expected="a serialized onnx.TensorProto", found=str(exc)[:200],
+                        f"{name} in {files.path} is not a golden tensor baton can read",
+                        expected="a serialized onnx.TensorProto holding its own data",
+                        found=(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200],
                         hint="re-create the bundle with 'baton convert'",
                     ) from exc
-                out[spec["name"]] = _from_proto(t)
         return out
 
     return read("input", manifest["inputs"]), read("output", manifest["outputs"])
@@ -215,7 +227,8 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
                 expected="the report written by 'baton convert'", found=str(exc)[:200],
                 hint="re-create the bundle with 'baton convert'",
             ) from exc
-    return Bundle(files.read(MODEL), manifest, golden_in, golden_out, report, Path(path))
+    return Bundle(files.read(MODEL), manifest, golden_in, golden_out, report, Path(path),
+                  files.digest(manifest))
 
 
 def golden_rows(n: int, k: int = GOLDEN_ROWS) -> np.ndarray:

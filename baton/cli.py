@@ -53,6 +53,13 @@ def handled(fn: F) -> F:
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader of our output went away (`baton inspect B --json | head`): quiet
+            # exit 141, as a program killed by SIGPIPE; nothing more can be written there
+            from baton._entry import EXIT_BROKEN_PIPE, quiet_stdout
+
+            quiet_stdout()
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if os.environ.get("BATON_DEBUG"):
                 traceback.print_exc()
@@ -79,11 +86,13 @@ def _gate(report: Any, json_file: Path | None, junit: Path | None) -> None:
 
 
 MODEL_FILES = ("Model file: .skops (scikit-learn), .txt (LightGBM), .json/.ubj (XGBoost), "
-               ".cbm (CatBoost), or .pkl/.joblib with --trust-pickle.")
+               ".cbm (CatBoost), or with --trust-pickle .pkl/.joblib (pickle), .pt2/.pt "
+               "(PyTorch).")
 TrustPickle = Annotated[
     bool,
-    typer.Option("--trust-pickle", help="Allow .pkl/.joblib model files (loading a pickle "
-                 "runs arbitrary code: only for files you trust)."),
+    typer.Option("--trust-pickle", help="Allow model files whose loading can run code from "
+                 "the file: .pkl/.joblib (pickle), .pt2/.pt (PyTorch), and .skops files "
+                 "naming types beyond scikit-learn's own classes. Only for files you trust."),
 ]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")]
 JunitOut = Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here "
@@ -157,6 +166,7 @@ def convert(
     bundle.report.data = str(sample)
     path = bundle.save(output, force=force)
     bundle.report.target = str(path)
+    bundle.report.digest = bundle.digest
     console = _out()
     render_report(bundle.report, console)
     console.print(f"bundle written to {path}", markup=False)
@@ -269,11 +279,14 @@ def verify(
     bundle: Annotated[Path, typer.Argument(help="A bundle directory or zipped .baton.")],
     json_file: JsonOut = None,
     junit: JunitOut = None,
+    digest: Annotated[str | None, typer.Option(
+        "--digest", help="The digest the bundle must have (sha256:…, as convert, check and "
+        "inspect print it): pins the bundle CI proved.")] = None,
 ) -> None:
     """Check every file's hash and re-run the golden vectors on this machine's onnxruntime."""
     import baton
 
-    _gate(baton.verify(bundle), json_file, junit)
+    _gate(baton.verify(bundle, digest=digest), json_file, junit)
 
 
 @app.command()
@@ -282,33 +295,44 @@ def inspect(
     bundle: Annotated[Path, typer.Argument(help="A bundle directory or zipped .baton.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Show a bundle's schema, versions and parity summary."""
+    """Show a bundle's digest, schema, versions and parity summary."""
     import json
 
     from baton._render import render_manifest
     from baton.runtime import BundleFiles
 
-    manifest = BundleFiles(bundle).manifest()
+    files = BundleFiles(bundle)
+    manifest = files.manifest()
+    digest = files.digest(manifest)
     if as_json:
-        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"digest": digest, **manifest}, indent=2) + "\n")
         return
-    render_manifest(manifest, _out())
+    render_manifest(manifest, _out(), digest)
 
 
 @app.command()
 @handled
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the demo's "
-                                         "files (replaced if it exists).")] = Path("baton-demo"),
+                                         "files: new, empty, or an earlier demo's output "
+                                         "(its files are replaced).")] = Path("baton-demo"),
+    force: Annotated[bool, typer.Option(
+        "--force", help="Write into a directory that holds other files too: only the demo's "
+        "own files (model.skops, holdout.csv, breast-cancer.baton, check-report.json, "
+        "check-junit.xml) are replaced; nothing else is touched.")] = False,
 ) -> None:
-    """Train a scikit-learn pipeline on bundled data, convert it, check it on held-out rows."""
-    from baton._render import render_report
-    from baton.demo import run_demo
+    """Train a scikit-learn pipeline on bundled data, convert it, check it on held-out rows.
 
+    Writes five files into OUTPUT and never deletes anything else there; a directory that
+    holds other files needs --force."""
+    from baton._render import render_report
+    from baton.demo import check_directory, run_demo
+
+    check_directory(output, force)
     console = _out()
     console.print("training a scikit-learn pipeline on the breast-cancer data shipped with "
                   "scikit-learn ...", markup=False, soft_wrap=True)
-    result = run_demo(output)
+    result = run_demo(output, force=force)
     render_report(result.report, console)
     console.print(
         "\nwritten:\n"

@@ -8,12 +8,11 @@ Then converts it, checks parity on held-out rows, and writes everything to one d
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baton.errors import require
+from baton.errors import UsageError, require
 from baton.parity.report import Report
 
 
@@ -65,22 +64,55 @@ def train_demo_model(seed: int = 0) -> tuple[Any, Any, Any]:
     return pipeline, X_train, X_test
 
 
-def run_demo(directory: str | Path = "baton-demo") -> DemoResult:
+#: What the demo writes into its directory, and nothing else.
+DEMO_FILES = ("model.skops", "holdout.csv", "breast-cancer.baton", "check-report.json",
+              "check-junit.xml")
+
+
+def check_directory(out: Path, force: bool = False) -> None:
+    """Refuse a directory the demo may not write into: a file, or a directory holding
+    anything but an earlier demo's files, unless ``force`` (which still only overwrites the
+    demo's own files)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is not a directory", expected="a directory for the demo's "
+                         "files (it need not exist)", found="an existing file",
+                         hint="pass another -o/--output")
+    if force or not out.exists():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    others = [n for n in entries if n not in DEMO_FILES]
+    earlier_demo = (out / "breast-cancer.baton" / "baton.json").is_file()
+    if others or (entries and not earlier_demo):
+        shown = others or entries
+        raise UsageError(
+            f"{out} is not empty, and not an earlier demo's output",
+            expected="a new or empty directory, or one holding only the demo's files ("
+            + ", ".join(DEMO_FILES) + ")",
+            found=", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5
+                                          else ""),
+            hint="pass another -o/--output (e.g. -o baton-demo), or --force to write the demo's "
+            "files there anyway (it replaces only those, and leaves every other file alone)",
+        )
+
+
+def run_demo(directory: str | Path = "baton-demo", *, force: bool = False) -> DemoResult:
+    """Train, convert and check the demo model, writing the files of :data:`DEMO_FILES` into
+    ``directory``. A new or empty directory, or an earlier demo's output, is written without
+    ``force``; anything else needs ``force``. No other file in it is touched either way."""
     import skops.io as sio
 
     import baton
 
     out = Path(directory)
+    check_directory(out, force)
     model, X_train, X_test = train_demo_model()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     model_file = out / "model.skops"
     sio.dump(model, model_file)
     data_file = out / "holdout.csv"
     X_test.to_csv(data_file, index=False)
     bundle = baton.convert(model, X_train, name="breast-cancer")
-    bundle_path = bundle.save(out / "breast-cancer.baton")
+    bundle_path = bundle.save(out / "breast-cancer.baton", force=True)
     report = baton.check(model, bundle_path, baton.io.read_data(data_file))
     report.data = str(data_file)
     report_json = report.write_json(out / "check-report.json")

@@ -32,7 +32,9 @@ def test_signatures() -> None:
         "search_budget: 'SearchBudget | str | None' = None, seed: 'int' = 0) -> 'Report'")
     assert list(inspect.signature(baton.load).parameters) == ["path", "verify"]
     assert list(inspect.signature(baton.runtime.Session).parameters) == [
-        "bundle", "providers", "verify", "tf32", "self_check"]
+        "bundle", "providers", "verify", "tf32", "self_check", "digest"]
+    assert str(inspect.signature(baton.verify)) == (
+        "(path: 'str | os.PathLike[str]', *, digest: 'str | None' = None) -> 'Report'")
 
 
 def test_errors_carry_exit_codes() -> None:

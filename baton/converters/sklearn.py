@@ -412,12 +412,42 @@ def _onnx_type(spec: TensorSpec) -> Any:
     return cls(shape)
 
 
+#: Module-name parts that mark scikit-learn code a model never holds: test helpers (which
+#: re-export subprocess and os functions) and vendored third-party packages.
+_UNTRUSTED_PARTS = frozenset({"tests", "test", "testing", "_testing", "conftest", "externals",
+                              "_externals", "_build_utils", "__check_build"})
+
+
 def _safe_type(name: str) -> bool:
-    """Types baton trusts in a .skops file beyond skops' own defaults: numpy dtypes (data,
-    not code) and scikit-learn's own classes (skops 0.16 leaves some internals, such as
-    HistGradientBoosting's TreePredictor, off its list). Anything else needs --trust-pickle."""
-    return (name == "numpy.dtype" or name.startswith("numpy.dtypes.")
-            or name.startswith("sklearn."))
+    """Whether baton trusts the type ``name`` (``module.attribute``, as skops names it) in a
+    .skops file beyond skops' own defaults: a class *defined* in scikit-learn (skops 0.16
+    leaves internals such as HistGradientBoosting's TreePredictor off its list), or a numpy
+    dtype class. Never a function or other callable, nor a name that scikit-learn merely
+    re-exports (``sklearn.utils._testing.check_output`` is ``subprocess.check_output``), nor
+    anything in a test or vendored module. Only modules inside the ``sklearn`` and ``numpy``
+    packages are imported to decide. Anything else needs --trust-pickle."""
+    import importlib
+
+    module, _, attr = name.rpartition(".")
+    parts = module.split(".")
+    if not attr or not all(p.isidentifier() for p in [*parts, attr]):
+        return False
+    if (module, attr) == ("numpy", "dtype") or module == "numpy.dtypes":
+        want: type = np.dtype
+    elif parts[0] == "sklearn" and len(parts) > 1:
+        if any(p in _UNTRUSTED_PARTS or p.startswith("test_") for p in parts):
+            return False
+        want = object
+    else:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = getattr(importlib.import_module(module), attr, None)
+    except Exception:  # noqa: BLE001 - a module that does not import is not trusted
+        return False
+    return (isinstance(obj, type) and issubclass(obj, want) and obj.__module__ == module
+            and obj.__qualname__ == attr)
 
 
 def _load_skops(path: Path, trust: bool) -> Any:
@@ -434,10 +464,13 @@ def _load_skops(path: Path, trust: bool) -> Any:
     untrusted = [t for t in listed if not _safe_type(t)]
     if untrusted and not trust:
         raise UsageError(
-            f"{path} contains types skops does not trust by default",
-            expected="only scikit-learn, numpy and built-in types",
-            found=", ".join(untrusted),
-            hint="if you made this file and trust it, pass --trust-pickle to trust these types",
+            f"refusing to load {path}: it names types that are not scikit-learn's own "
+            "classes, numpy dtypes or types skops trusts, and loading it would run them",
+            expected="only classes defined in scikit-learn, numpy dtypes and types skops "
+            "trusts by default",
+            found="untrusted " + ", ".join(untrusted),
+            hint="do not load a file from a source you do not trust; if you made it yourself, "
+            "pass --trust-pickle, which loads it and runs the code of the types listed above",
         )
     try:
         return sio.load(path, trusted=listed or None)

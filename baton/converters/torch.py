@@ -395,6 +395,18 @@ def _rows(arrays: Any, n: int) -> Any:
 
 
 def _load_program(path: Path, trust: bool) -> Any:
+    if not trust:
+        # torch.export.load unpickles weights and constants it may not screen, and
+        # torch.jit.load runs a TorchScript module's __setstate__: either can run code
+        raise UsageError(
+            f"refusing to load {path}: loading a PyTorch program file can run code from it "
+            "(pickled weights or constants, TorchScript's __setstate__)",
+            expected="--trust-pickle for a PyTorch file you trust",
+            found=f"a {path.suffix} file",
+            hint="if you made this file yourself (torch.export.save or torch.jit.save), pass "
+            "--trust-pickle; from Python, pass the module itself: baton.convert(module, "
+            "sample)",
+        )
     torch = _torch()
     try:
         if path.suffix.lower() == ".pt2":
@@ -411,7 +423,8 @@ def _load_program(path: Path, trust: bool) -> Any:
 
 
 register(TorchConverter())
-register_loader(".pt2", _load_program, "PyTorch program (torch.export.save)")
-register_loader(".pt", _load_program, "TorchScript (torch.jit.save)")
+register_loader(".pt2", _load_program, "PyTorch program (torch.export.save); needs "
+                "--trust-pickle")
+register_loader(".pt", _load_program, "TorchScript (torch.jit.save); needs --trust-pickle")
 
 __all__ = ["TorchConverter", "ConversionError"]

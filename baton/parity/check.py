@@ -15,7 +15,7 @@ from baton.errors import BundleError, SchemaError
 from baton.parity.compare import OutputDiff, compare
 from baton.parity.report import Report
 from baton.parity.search import SearchBudget
-from baton.runtime._files import MODEL, BundleFiles
+from baton.runtime._files import MODEL, BundleFiles, parse_digest
 from baton.runtime.providers import RunSettings, resolve_providers
 from baton.runtime.session import Session, make_ort_session
 from baton.schema import TensorSpec, from_ort, n_rows, row_values, to_feeds
@@ -40,6 +40,8 @@ class Target:
     outputs: list[TensorSpec]
     tolerances: dict[str, Tolerance]
     run: Callable[[dict[str, np.ndarray]], dict[str, Any]]
+    #: the bundle's digest (``sha256:…``); None for a bare .onnx or an unsaved bundle
+    digest: str | None = None
 
 
 def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Target:
@@ -54,7 +56,7 @@ def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Tar
         return Target(
             str(bundle_or_onnx.path or f"<bundle {bundle_or_onnx.name}>"),
             bundle_or_onnx.inputs, bundle_or_onnx.outputs, bundle_or_onnx.tolerances,
-            lambda feeds: dict(zip(names, sess.run(names, feeds))),
+            lambda feeds: dict(zip(names, sess.run(names, feeds))), bundle_or_onnx.digest,
         )
     path = Path(os.fspath(bundle_or_onnx))
     if path.suffix.lower() == ".onnx" and path.is_file():
@@ -63,7 +65,8 @@ def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Tar
     session = Session(path, providers=run.providers, tf32=run.tf32)
     tolerances = {k: Tolerance.from_dict(v)
                   for k, v in session.manifest.get("tolerances", {}).items()}
-    return Target(str(path), session.inputs, session.outputs, tolerances, session.run)
+    return Target(str(path), session.inputs, session.outputs, tolerances, session.run,
+                  session.files.digest(session.manifest))
 
 
 def _with_tuning(settings: RunSettings | None, manifest: Mapping[str, Any]) -> RunSettings:
@@ -163,6 +166,7 @@ def check(
     return Report(
         kind="check", model=converter.describe(model), target=target.description,
         rows=n_rows(prepared), outputs=diffs, data=data_name, notes=notes, search=found,
+        digest=target.digest,
     )
 
 
@@ -214,14 +218,20 @@ def parity_on(model: Any, converter: Any, model_bytes: bytes, inputs: list[Tenso
     return report, expected, actual
 
 
-def verify(path: str | os.PathLike[str]) -> Report:
-    """Check every file's hash and re-run the golden vectors on this machine's onnxruntime."""
+def verify(path: str | os.PathLike[str], digest: str | None = None) -> Report:
+    """Check every file's hash and re-run the golden vectors on this machine's onnxruntime;
+    with ``digest`` (``sha256:…``), the bundle must also be the one that digest pins."""
     from baton.bundle import read_golden
 
     files = BundleFiles(path)
     manifest = files.manifest()
     checks = files.integrity(manifest)
+    found_digest = files.digest(manifest)
     notes: list[str] = []
+    problems = []
+    if digest is not None and found_digest != parse_digest(digest):
+        problems.append(f"the bundle's digest is {found_digest}, not the pinned "
+                        f"{parse_digest(digest)}: this is not the bundle that was proven")
     damaged = [c.name for c in checks if not c.ok and c.name.startswith("test_data_set_")]
     try:
         golden_in, golden_out = read_golden(files, manifest)
@@ -249,12 +259,12 @@ def verify(path: str | os.PathLike[str]) -> Report:
                 diffs.append(compare(o.name, o.kind or "tensor", golden_out[o.name],
                                      actual[o.name], tolerances.get(o.name, Tolerance()),
                                      lambda r: row_values(golden_in, r)))
-    problems = []
     if manifest.get("parity", {}).get("passed") is False:
         problems.append("the bundle failed parity when it was converted (see 'baton inspect' "
                         "and report.json): it reproduces here, but it is not a proven model")
     rows = len(next(iter(golden_in.values()))) if golden_in else 0
     report = Report(kind="verify", model=str(manifest.get("source", {}).get("class", "?")),
                     target=str(path), rows=rows, outputs=diffs, files=checks,
-                    data="golden vectors", notes=notes, problems=problems)
+                    data="golden vectors", notes=notes, problems=problems,
+                    digest=found_digest)
     return report

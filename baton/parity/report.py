@@ -58,6 +58,9 @@ class Report:
     search: SearchResult | None = None
     #: latency measurements and budget decisions (``check`` with budgets; else ``None``)
     latency: LatencyReport | None = None
+    #: the digest (``sha256:…``) of the bundle checked or verified, which a deploy pins
+    #: (``baton verify --digest``); ``None`` for a bare ``.onnx`` or a bundle not yet saved
+    digest: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -70,7 +73,8 @@ class Report:
 
     @property
     def failures(self) -> list[str]:
-        out = [f"file {f.name}: " + ("missing" if f.found is None else "sha256 differs")
+        out = [f"file {f.name}: " + ("not listed in baton.json" if f.expected is None else
+                                     "missing" if f.found is None else "sha256 differs")
                for f in self.files if not f.ok]
         out += [f"output {o.name}: {o.summary()}" for o in self.outputs if not o.passed]
         if not self.outputs:
@@ -106,6 +110,7 @@ class Report:
             "created": self.created,
             "search": None if self.search is None else self.search.to_dict(),
             "latency": None if self.latency is None else self.latency.to_dict(),
+            "digest": self.digest,
         }
 
     @classmethod
@@ -119,6 +124,7 @@ class Report:
             environment=dict(d.get("environment", {})), created=d.get("created", ""),
             search=SearchResult.from_dict(d["search"]) if d.get("search") else None,
             latency=LatencyReport.from_dict(d["latency"]) if d.get("latency") else None,
+            digest=d.get("digest"),
         )
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -156,7 +162,9 @@ class Report:
                               name=f"sha256 {f.name}", time="0")
             if not f.ok:
                 ET.SubElement(case, "failure", type="IntegrityFailure",
-                              message=f"expected sha256 {f.expected}, found {f.found or 'missing'}")
+                              message=f"{f.describe()} (expected sha256 "
+                              f"{f.expected or 'listed in baton.json'}, found "
+                              f"{f.found or 'missing'})")
             cases.append(case)
         if self.search is not None:
             cases += _search_cases(self.search, f"{suite_name}.search")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from baton.errors import BatonError, BundleError, InputValidationError
-from baton.runtime._files import MODEL, BundleFiles
+from baton.errors import BatonError, BundleError, BundleIntegrityError, InputValidationError
+from baton.runtime._external import MalformedModel, external_references
+from baton.runtime._files import MODEL, BundleFiles, _safe_name
 from baton.runtime.providers import (  # noqa: F401 - re-exported
     PROVIDER_NAMES,
     RunSettings,
@@ -17,16 +20,29 @@ from baton.runtime.providers import (  # noqa: F401 - re-exported
 )
 from baton.schema import TensorSpec, cast_to_spec, to_feeds
 
+#: onnxruntime's session option: the folder external data of a model given as bytes is
+#: read from
+EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
+
 
 def make_ort_session(model: bytes | str, providers: Sequence[str] | None = None, *,
-                     settings: RunSettings | None = None) -> Any:
-    """An onnxruntime session on the CPU unless providers (or full settings) are given."""
+                     settings: RunSettings | None = None,
+                     external_data: str | os.PathLike[str] | None = None) -> Any:
+    """An onnxruntime session on the CPU unless providers (or full settings) are given.
+
+    A model given as bytes reads external data only from the folder ``external_data``
+    (never from the working directory, which is onnxruntime's default for bytes): without
+    it, a model that refers to external data fails to load."""
     import onnxruntime as ort
 
     if settings is None:
         settings = RunSettings(providers=tuple(providers or ("cpu",)))
-    sess = ort.InferenceSession(model, sess_options=settings.session_options(),
-                                providers=settings.ort_providers())
+    options = settings.session_options()
+    if not isinstance(model, str):
+        folder = os.fspath(external_data) if external_data is not None else os.path.join(
+            tempfile.gettempdir(), f"baton-no-external-data-{uuid.uuid4().hex}")
+        options.add_session_config_entry(EXTERNAL_FOLDER, folder)
+    sess = ort.InferenceSession(model, sess_options=options, providers=settings.ort_providers())
     if settings.uses_cuda and PROVIDER_NAMES["cuda"] not in sess.get_providers():
         # onnxruntime falls back to the CPU quietly when CUDA fails to start: say so
         from baton.errors import MissingDependencyError
@@ -63,11 +79,16 @@ class Session:
         verify: bool = True,
         tf32: bool = False,
         self_check: bool = False,
+        digest: str | None = None,
     ) -> None:
         self.files = BundleFiles(bundle)
         self.manifest = self.files.manifest()
+        if digest is not None:
+            self.files.check_digest(self.manifest, digest)
         if verify:
             self.files.check_integrity(self.manifest)
+        model = self.files.read(MODEL)
+        external = external_data_folder(self.files, self.manifest, model)
         self.inputs = [TensorSpec.from_dict(d) for d in self.manifest["inputs"]]
         self.outputs = [TensorSpec.from_dict(d) for d in self.manifest["outputs"]]
         self._input_names = frozenset(s.name for s in self.inputs)
@@ -80,8 +101,8 @@ class Session:
             optimization=str(tuned.get("graph_optimization_level", "all")),
         )
         try:
-            self._session = make_ort_session(self.files.read(MODEL),
-                                             settings=self.settings)
+            self._session = make_ort_session(model, settings=self.settings,
+                                             external_data=external)
         except BatonError:
             raise
         except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -95,6 +116,8 @@ class Session:
             ) from exc
         self.output_names = [o.name for o in self._session.get_outputs()]
         self._n_inputs = len(self._session.get_inputs())
+        _check_names(self.files, self._input_names, [i.name for i in self._session.get_inputs()],
+                     {s.name for s in self.outputs}, self.output_names)
         # onnxruntime's C++ session under InferenceSession (not public API: if a release
         # renames it, every call takes the public, validated path)
         binding = getattr(self._session, "_sess", None)
@@ -124,13 +147,17 @@ class Session:
         float64 [N, 1], got str [3]``.
         """
         names = self.output_names if outputs is None else list(outputs)
-        if (self._binding is not None and len(feeds) == self._n_inputs
+        if (self._binding is not None and isinstance(feeds, dict)
+                and len(feeds) == self._n_inputs
                 and set(map(type, feeds.values())) == _ARRAYS
-                and not any(feeds[n].dtype.kind == "S" for n in self._text_inputs if n in feeds)):
+                and all(a.dtype.isnative for a in feeds.values())
+                and all(feeds[n].dtype.kind in "OU" for n in self._text_inputs if n in feeds)):
             # Arrays go straight to onnxruntime's binding, which checks names, dtypes, ranks
             # and fixed dimensions in C++ (InferenceSession.run re-checks names in Python
-            # first: 10 us on 31 inputs). Lists (which it would cast, 1.5 -> 1) and bytes
-            # arrays (which it mangles for text inputs) take the path below.
+            # first: 10 us on 31 inputs). Lists (which it would cast, 1.5 -> 1), bytes and
+            # structured arrays (which it reads as raw bytes for text inputs) and arrays in
+            # the other byte order (which it reads as if native: it matches dtypes by type
+            # number) take the path below.
             try:
                 return dict(zip(names, self._binding(names, feeds, None)))
             except Exception:  # noqa: BLE001 - untyped errors: validated and explained below
@@ -154,12 +181,23 @@ class Session:
 
     def validate(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The feeds checked against the schema and converted, or InputValidationError."""
+        expected = "inputs " + ", ".join(repr(s.name) for s in self.inputs)
+        if not isinstance(feeds, Mapping) or not all(isinstance(k, str) for k in feeds):
+            raise InputValidationError(
+                "the feeds must be a dict of arrays keyed by input name",
+                expected=expected,
+                found=("feeds " + ", ".join(map(repr, feeds)))[:300]
+                if isinstance(feeds, Mapping) else f"a {type(feeds).__name__}",
+                hint=f"pass e.g. {{{(self.inputs[0].name if self.inputs else 'x')!r}: array, "
+                "...}, one entry per input (Session.predict takes a DataFrame, a dict of "
+                "columns or one array)",
+            )
         unknown = [k for k in feeds if k not in self._input_names]
         missing = [s.name for s in self.inputs if s.name not in feeds]
         if unknown or missing:
             raise InputValidationError(
                 "the feeds do not match the model's inputs",
-                expected="inputs " + ", ".join(repr(s.name) for s in self.inputs),
+                expected=expected,
                 found="feeds " + ", ".join(map(repr, feeds)),
                 hint=(f"missing {', '.join(missing)}; " if missing else "")
                 + (f"unknown {', '.join(unknown)}" if unknown else ""),
@@ -222,6 +260,51 @@ class Session:
 
 
 _ARRAYS = {np.ndarray}
+
+
+def external_data_folder(files: BundleFiles, manifest: Mapping[str, Any], model: bytes
+                         ) -> str | None:
+    """The folder onnxruntime may read ``model``'s external data from: the bundle's own
+    directory, once every location the model refers to is a file of the bundle that the
+    manifest lists (and so hashes); None when the model refers to none."""
+    try:
+        references = external_references(model)
+    except MalformedModel as exc:
+        raise BundleError(f"{MODEL} in {files.path} is not an ONNX model",
+                          expected="a serialized onnx.ModelProto", found=str(exc),
+                          hint="re-create the bundle with 'baton convert'") from exc
+    if not references:
+        return None
+    for tensor, location in references:
+        name = _safe_name(location, str(files.path)) if location else ""
+        if not name or name not in manifest["files"] or not files.exists(name):
+            raise BundleIntegrityError(
+                f"{MODEL} in {files.path} keeps the data of tensor {tensor!r} in "
+                f"{location!r}, which is not a file the bundle lists",
+                expected="external data in files of the bundle, listed with their sha256 "
+                "in baton.json", found=f"location {location!r}"[:200],
+                hint="re-create the bundle with 'baton convert' (it lists every file)")
+    if files.directory is None:
+        tensor, location = references[0]
+        raise BundleError(
+            f"{files.path} is zipped, but {MODEL} keeps tensor data in other files",
+            expected="a bundle directory for a model with external data",
+            found=f"tensor {tensor!r} in {location!r}"[:200],
+            hint=f"unzip it (python -m zipfile -e {files.path} DIR) and load DIR")
+    return str(files.directory)
+
+
+def _check_names(files: BundleFiles, inputs: frozenset[str], model_inputs: list[str],
+                 outputs: set[str], model_outputs: list[str]) -> None:
+    """The manifest's inputs are the model's, and its outputs are among the model's."""
+    if inputs != set(model_inputs) or not outputs <= set(model_outputs):
+        raise BundleError(
+            f"baton.json in {files.path} does not describe its {MODEL}",
+            expected="inputs " + ", ".join(map(repr, model_inputs)) + "; outputs among "
+            + ", ".join(map(repr, model_outputs)),
+            found="inputs " + ", ".join(map(repr, sorted(inputs))) + "; outputs "
+            + ", ".join(map(repr, sorted(outputs))),
+            hint="re-create the bundle with 'baton convert'; do not edit baton.json by hand")
 
 
 def _usable(providers: Sequence[str]) -> tuple[str, ...]:

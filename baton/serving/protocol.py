@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import struct
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from baton.errors import BatonError
-from baton.schema import BATCH, TensorSpec
+from baton.schema import BATCH, TensorSpec, to_jsonable
 
 #: baton dtype -> Open Inference Protocol datatype
 DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32",
@@ -33,9 +35,18 @@ NUMPY: dict[str, np.dtype[Any]] = {
     "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
     "BYTES": np.dtype(object),
 }
-#: what a JSON ``data`` list of each datatype may hold, by numpy kind
-_JSON_KINDS = {"BOOL": "b", "BYTES": "U", "FP16": "fiu", "FP32": "fiu", "FP64": "fiu"}
-_WORDS = {"b": "true/false", "U": "strings", "fiu": "numbers", "iu": "integers"}
+#: the strings that stand for the non-finite floats in JSON, which has no literal for them
+#: (as in baton's own JSON files); accepted in FP16/FP32/FP64 ``data`` and written in responses
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+#: what a JSON ``data`` list of each datatype must hold, in words
+_WORDS = {"BOOL": "true/false", "BYTES": "strings",
+          "FP": "numbers (or the strings 'NaN', 'Infinity', '-Infinity')"}
+#: nesting of ``data`` lists beyond this is refused (numpy takes at most 64 axes)
+_MAX_DEPTH = 64
+#: values from the request quoted in error messages: short, and never deeply recursive
+_brief = reprlib.Repr()
+_brief.maxlevel, _brief.maxlist, _brief.maxdict, _brief.maxstring = 2, 6, 4, 60
+_brief.maxlong, _brief.maxother = 40, 60
 
 
 class HttpError(Exception):
@@ -98,20 +109,29 @@ def decode_request(body: bytes, header_length: str | None, inputs: Sequence[Tens
     json_part, binary = _split(body, header_length)
     try:
         request = json.loads(json_part)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HttpError(400, f"the request body is not JSON: {exc}") from None
+    except RecursionError:
+        raise HttpError(400, "the request body is JSON nested too deeply for this server: "
+                        "expected an inference request (objects and lists a few levels "
+                        "deep)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an int of > 4300 digits
+        raise HttpError(400, f"the request body is not JSON: {str(exc)[:200]}") from None
     if not isinstance(request, dict):
         raise HttpError(400, "the request must be a JSON object with 'inputs'; found "
-                        f"{type(request).__name__}")
+                        f"{_kind(request)}")
     parameters = _object(request.get("parameters", {}), "'parameters'")
     raw_inputs = request.get("inputs")
     if not isinstance(raw_inputs, list) or not all(isinstance(t, dict) for t in raw_inputs):
         raise HttpError(400, "'inputs' must be a list of tensors {name, shape, datatype, data}")
     by_name = {s.name: s for s in inputs}
     names = [t.get("name") for t in raw_inputs]
+    odd = [n for n in names if not isinstance(n, str)]
+    if odd:
+        raise HttpError(400, "each of 'inputs' must have a 'name', a string: expected one of "
+                        f"{_names([s.name for s in inputs])}, found {_quoted(odd[0])}")
+    counts = Counter(names)
     unknown = [n for n in names if n not in by_name]
-    missing = [s.name for s in inputs if s.name not in names]
-    repeated = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+    missing = [s.name for s in inputs if s.name not in counts]
+    repeated = sorted(n for n, k in counts.items() if k > 1)
     if unknown or missing or repeated:
         what = "; ".join(w for w in (
             f"unknown {_names(unknown)}" if unknown else "",
@@ -131,31 +151,44 @@ def decode_request(body: bytes, header_length: str | None, inputs: Sequence[Tens
     wanted, binary_out = _requested_outputs(request.get("outputs"), outputs,
                                             bool(parameters.get("binary_data_output", False)))
     request_id = request.get("id")
+    if request_id is not None and (not isinstance(request_id, (str, int))
+                                   or isinstance(request_id, bool)):
+        raise HttpError(400, f"'id' must be a string; found {_quoted(request_id)}")
     return InferRequest(feeds, wanted, binary_out,
                         None if request_id is None else str(request_id))
 
 
 def _names(names: Sequence[Any], most: int = 6) -> str:
-    shown = ", ".join(map(repr, names[:most]))
+    shown = ", ".join(map(_brief.repr, names[:most]))
     return shown + (f", … ({len(names)} in all)" if len(names) > most else "")
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type, in JSON's words."""
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "an object", type(None): "null"}.get(
+                type(value), type(value).__name__)
+
+
+def _quoted(value: Any) -> str:
+    """A value from the request for an error message: its JSON type and a short repr."""
+    return _kind(value) if value is None else f"{_kind(value)} {_brief.repr(value)}"
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
-    try:
-        n = int(header_length)
-    except ValueError:
-        n = -1
+    digits = header_length.strip()
+    n = int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 20 else -1
     if not 0 <= n <= len(body):
-        raise HttpError(400, f"Inference-Header-Content-Length is {header_length!r}: expected "
-                        f"a byte count from 0 to the body's {len(body)} bytes")
+        raise HttpError(400, f"Inference-Header-Content-Length is {_brief.repr(header_length)}:"
+                        f" expected a byte count from 0 to the body's {len(body)} bytes")
     return body[:n], body[n:]
 
 
 def _object(value: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise HttpError(400, f"{what} must be a JSON object; found {type(value).__name__}")
+        raise HttpError(400, f"{what} must be a JSON object; found {_kind(value)}")
     return value
 
 
@@ -165,7 +198,8 @@ def _decode_tensor(tensor: Mapping[str, Any], spec: TensorSpec, binary: bytes,
     want = oip_datatype(spec.dtype)
     datatype = tensor.get("datatype")
     if datatype != want:
-        raise HttpError(400, f"{where}: expected datatype {want}, found {datatype!r}")
+        raise HttpError(400, f"{where}: expected datatype {want}, found "
+                        f"{_brief.repr(datatype)}")
     shape = _shape(tensor.get("shape"), spec, where)
     count = math.prod(shape)
     params = _object(tensor.get("parameters", {}), f"{where}: 'parameters'")
@@ -176,7 +210,7 @@ def _decode_tensor(tensor: Mapping[str, Any], spec: TensorSpec, binary: bytes,
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise HttpError(400, f"{where}: binary_data_size must be a byte count; found "
-                            f"{size!r}")
+                            f"{_quoted(size)}")
         if "data" in tensor:
             raise HttpError(400, f"{where}: both 'data' and binary_data_size given; send one")
         if offset + size > len(binary):
@@ -195,11 +229,12 @@ def _shape(value: Any, spec: TensorSpec, where: str) -> list[int]:
     if not isinstance(value, list) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
         raise HttpError(400, f"{where}: 'shape' must be a list of sizes, e.g. "
-                        f"{[1 if d == BATCH else d for d in oip_shape(spec)]}; found {value!r}")
+                        f"{[1 if d == -1 else d for d in oip_shape(spec)]}; found "
+                        f"{_quoted(value)}")
     expected = f"shape {oip_shape(spec)} (-1: any size)"
     if len(value) != len(spec.shape):
-        raise HttpError(400, f"{where}: expected {expected}, found shape {value} (rank "
-                        f"{len(value)}, not {len(spec.shape)})")
+        raise HttpError(400, f"{where}: expected {expected}, found shape "
+                        f"{_brief.repr(value)} (rank {len(value)}, not {len(spec.shape)})")
     for axis, (want, got) in enumerate(zip(spec.shape, value)):
         if isinstance(want, int) and want != got:
             raise HttpError(400, f"{where}: expected {expected}, found shape {value} (axis "
@@ -210,33 +245,79 @@ def _shape(value: Any, spec: TensorSpec, where: str) -> list[int]:
 
 
 def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
-    kinds = _JSON_KINDS.get(datatype, "iu")
-    try:
-        arr = np.asarray(data)
-    except (ValueError, OverflowError):
-        raise HttpError(400, f"{where}: 'data' must be a flat or nested list of "
-                        f"{_WORDS[kinds]}, with rows of equal length") from None
-    if arr.size != count:
-        raise HttpError(400, f"{where}: the shape holds {count} element"
-                        f"{'' if count == 1 else 's'}, but 'data' has {arr.size}")
-    if arr.dtype.kind not in kinds:
-        sample = arr.reshape(-1)[:3].tolist()
-        raise HttpError(400, f"{where}: {datatype} data must be {_WORDS[kinds]}; found "
-                        f"{_kind_word(arr)} such as {sample}")
-    if datatype == "BYTES":
-        return arr.astype(object).reshape(-1)
+    """A JSON ``data`` list (flat, or nested with rows of equal length) as a flat array."""
     target = NUMPY[datatype]
-    if target.kind in "iu":
+    group = "FP" if target.kind == "f" else datatype if datatype in _WORDS else "INT"
+    words = _WORDS.get(group, "integers")
+    items = _flatten(data, where, words)
+    if len(items) != count:
+        raise HttpError(400, f"{where}: the shape holds {count} element"
+                        f"{'' if count == 1 else 's'}, but 'data' has {len(items)}")
+    if group == "FP":
+        wrong = [v for v in items if type(v) not in (float, int)
+                 and not (type(v) is str and v in NON_FINITE)]
+    else:
+        want = {"BOOL": bool, "BYTES": str}.get(group, int)
+        wrong = [v for v in items if type(v) is not want]
+    if wrong:
+        raise HttpError(400, f"{where}: {datatype} data must be {words}; found "
+                        f"{_value_word(wrong[0])} such as {_brief.repr(wrong[:3])}")
+    if group == "BYTES":
+        try:
+            "".join(items).encode("utf-8")
+        except UnicodeEncodeError:
+            raise HttpError(400, f"{where}: BYTES data must be text; found a string with a "
+                            "lone UTF-16 surrogate (\\ud800-\\udfff), which is not "
+                            "text") from None
+        out = np.empty(count, dtype=object)
+        out[:] = items
+        return out
+    if group == "INT":
         info = np.iinfo(target)
-        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        low, high = (min(items), max(items)) if items else (0, 0)
+        if low < info.min or high > info.max:
             raise HttpError(400, f"{where}: {datatype} values must lie in [{info.min}, "
-                            f"{info.max}]; found {arr.min()} to {arr.max()}")
-    return arr.astype(target).reshape(-1)
+                            f"{info.max}]; found {_brief.repr(low)} to {_brief.repr(high)}")
+        return np.array(items, dtype=target)
+    if group == "BOOL":
+        return np.array(items, dtype=target)
+    if any(type(v) is str for v in items):
+        items = [NON_FINITE[v] if type(v) is str else v for v in items]
+    most = float(np.finfo(target).max)
+    try:
+        wide = np.array(items, dtype=np.float64)
+        fits = bool((np.abs(wide[np.isfinite(wide)]) <= most).all())
+    except OverflowError:  # an integer beyond float64's range
+        fits = False
+    if not fits:
+        raise HttpError(400, f"{where}: {datatype} values must lie within ±{most:g} (or be "
+                        "'NaN', 'Infinity', '-Infinity'); found a larger number")
+    return wide.astype(target)
 
 
-def _kind_word(arr: np.ndarray) -> str:
-    return {"b": "true/false", "U": "strings", "f": "fractions", "i": "integers",
-            "u": "integers"}.get(arr.dtype.kind, "mixed or null values")
+def _flatten(data: Any, where: str, words: str) -> list[Any]:
+    """The leaves of a flat or regularly nested list, in row-major order (no recursion)."""
+    if not isinstance(data, list):
+        raise HttpError(400, f"{where}: 'data' must be a list of {words}, flat or nested; "
+                        f"found {_quoted(data)}")
+    items: list[Any] = data
+    for _ in range(_MAX_DEPTH):
+        lists = sum(type(v) is list for v in items)
+        if lists == 0:
+            return items
+        if lists != len(items) or len({len(v) for v in items}) > 1:
+            raise HttpError(400, f"{where}: 'data' must be a flat or nested list of {words}, "
+                            "with rows of equal length")
+        items = [v for row in items for v in row]
+    raise HttpError(400, f"{where}: 'data' is nested over {_MAX_DEPTH} lists deep; send it "
+                    "flat, in row-major order")
+
+
+def _value_word(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return "numbers with a decimal point"
+    return {bool: "true/false", str: "strings", float: "fractions", int: "integers",
+            list: "lists", dict: "objects", type(None): "nulls"}.get(type(value), "values")
 
 
 def _from_binary(raw: bytes, datatype: str, count: int, where: str) -> np.ndarray:
@@ -332,7 +413,9 @@ def encode_response(model_name: str, request: InferRequest,
             tensor["data"] = _to_list(arr)
         tensors.append(tensor)
     response["outputs"] = tensors
-    header = json.dumps(response, separators=(",", ":")).encode()
+    # strict JSON: NaN and the infinities are already the strings 'NaN', 'Infinity' and
+    # '-Infinity' (see _to_list), which Triton's clients read back as floats
+    header = json.dumps(response, separators=(",", ":"), allow_nan=False).encode()
     if not chunks:
         return header, None
     return b"".join([header, *chunks]), len(header)
@@ -342,6 +425,8 @@ def _to_list(arr: np.ndarray) -> list[Any]:
     flat = arr.reshape(-1)
     if arr.dtype.kind in "SO":
         return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
+    if arr.dtype.kind in "fc" and not np.isfinite(flat).all():
+        return [to_jsonable(v) for v in flat.tolist()]
     return flat.tolist()
 
 

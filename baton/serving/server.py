@@ -5,22 +5,33 @@ Built on Starlette (routing, requests, responses) and uvicorn (the HTTP server),
 (onnxruntime releases the GIL), at most ``max_concurrency`` at a time; at most
 ``max_queue`` more requests wait for a slot, and any beyond those are answered 503 at
 once. The server is live as soon as it listens, and ready once a warm-up inference on the
-bundle's golden inputs reproduced the golden outputs within the bundle's tolerances.
+bundle's golden inputs reproduced the golden outputs within the bundle's tolerances (a
+bundle without golden vectors is refused before listening). SIGTERM is a graceful shutdown
+(exit status 0), Ctrl-C the same with status 130, also while the bundle is still loading.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import os
+import signal
 import socket
 import threading
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
-import numpy as np
-
-from baton.errors import InputValidationError, SchemaError, UsageError, require
+from baton.errors import (
+    BundleError,
+    InputValidationError,
+    SchemaError,
+    UsageError,
+    require,
+)
 from baton.runtime import Session
 from baton.serving.protocol import (
     HttpError,
@@ -36,6 +47,12 @@ DEFAULT_MAX_CONCURRENCY = 4
 DEFAULT_MAX_QUEUE = 32
 #: seconds a client may take to send a request body before it is answered 408
 BODY_TIMEOUT = 30.0
+#: seconds a client may take to send a request's headers, counted from the connection's
+#: start and, on a keep-alive connection, from the end of the previous response; past it
+#: the connection is closed (without this, half-sent headers would hold it for ever)
+HEADER_TIMEOUT = 10.0
+#: the environment variable that sets another header timeout, in seconds, for serve()
+HEADER_TIMEOUT_ENV = "BATON_SERVE_HEADER_TIMEOUT"
 
 
 class ModelServer:
@@ -87,27 +104,22 @@ class ModelServer:
         log.info("model %r is ready", self.name)
 
     def _warm_up(self) -> str | None:
-        from baton.bundle import read_golden
         from baton.parity.compare import compare
         from baton.tolerance import Tolerance
 
-        golden_in, golden_out = read_golden(self.session.files, self.session.manifest)
-        if not golden_in:
-            feeds = {s.name: _one_row(s) for s in self.inputs}
-            self.session.run(feeds)
-            log.warning("bundle of model %r holds no golden vectors: warmed up on one "
-                        "synthetic row, outputs not checked", self.name)
-            return None
+        try:
+            golden_in, golden_out = _golden_vectors(self.session)
+        except BundleError as exc:  # never ready without golden outputs to compare with
+            return HttpError.bad_request(exc).message
         actual = self.session.run(golden_in)
         tolerances = {k: Tolerance.from_dict(v)
                       for k, v in self.session.manifest.get("tolerances", {}).items()}
         failed = []
         for spec in self.session.outputs:
-            if spec.name in golden_out and spec.name in actual:
-                diff = compare(spec.name, spec.kind or "tensor", golden_out[spec.name],
-                               actual[spec.name], tolerances.get(spec.name, Tolerance()))
-                if not diff:
-                    failed.append(spec.name)
+            if spec.name not in actual or not compare(
+                    spec.name, spec.kind or "tensor", golden_out[spec.name], actual[spec.name],
+                    tolerances.get(spec.name, Tolerance())):
+                failed.append(spec.name)
         if failed:
             return (f"output{'s' if len(failed) > 1 else ''} {', '.join(map(repr, failed))} "
                     "differ from the bundle's golden outputs beyond its tolerances "
@@ -161,15 +173,27 @@ class ModelServer:
         return encode_response(self.name, request, results)
 
 
-def _one_row(spec: Any) -> np.ndarray:
-    from baton.schema import numpy_dtype
+def _golden_vectors(session: Session) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bundle's golden inputs and outputs, one for every input and output, or a
+    BundleError: the server proves a bundle on them before it is ready, and cannot without."""
+    from baton.bundle import read_golden
+    from baton.runtime._files import GOLDEN_DIR
 
-    shape = [1 if not isinstance(d, int) else d for d in spec.shape]
-    if spec.dtype == "string":
-        arr = np.empty(shape, dtype=object)
-        arr[...] = ""
-        return arr
-    return np.zeros(shape, dtype=numpy_dtype(spec.dtype))
+    golden_in, golden_out = read_golden(session.files, session.manifest)
+    lacking = ([s.name for s in session.inputs if s.name not in golden_in]
+               + [s.name for s in session.outputs if s.name not in golden_out])
+    if lacking:
+        none = not golden_in and not golden_out
+        raise BundleError(
+            f"the bundle {session.files.path} holds no golden vectors"
+            + ("" if none else " for " + ", ".join(map(repr, lacking)))
+            + ": baton serve is ready only once they reproduce",
+            expected=f"{GOLDEN_DIR}/input_*.pb and output_*.pb, one for each input and "
+            "output of the model",
+            found="none" if none else f"{len(lacking)} missing",
+            hint="re-create the bundle with 'baton convert' (it writes the golden vectors "
+            "from the data it proved the model on)")
+    return golden_in, golden_out
 
 
 # -- the web layer -----------------------------------------------------------------------------
@@ -193,8 +217,9 @@ def make_app(server: ModelServer) -> Any:
         headers = {"Retry-After": "1"} if exc.status == 503 else {}
         if exc.status == 408:  # a body too slow to arrive: stop reading it
             headers["Connection"] = "close"
-        # after a 413 uvicorn reads and drops the rest of the body (for at most its 5 s
-        # keep-alive timeout), so that the client, still sending, reads the answer
+        # after a 413 uvicorn reads and drops the rest of the body (for at most the header
+        # timeout, which starts again when a response ends), so that the client, still
+        # sending, reads the answer
         return error(exc.status, exc.message, **headers)
 
     async def starlette_error(request: Request, exc: Exception) -> Response:
@@ -291,27 +316,164 @@ def make_app(server: ModelServer) -> Any:
 def serve(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000,
           name: str | None = None, max_body: int = DEFAULT_MAX_BODY,
           max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-          max_queue: int = DEFAULT_MAX_QUEUE) -> None:
-    """Serve ``bundle`` until interrupted (Ctrl-C or SIGTERM)."""
+          max_queue: int = DEFAULT_MAX_QUEUE, header_timeout: float | None = None) -> None:
+    """Serve ``bundle`` until SIGTERM or Ctrl-C (SIGINT).
+
+    Either stops it gracefully (requests in progress finish, for up to 10 s), also while the
+    bundle is still loading; after SIGTERM this returns (exit status 0 from the CLI), after
+    Ctrl-C it raises KeyboardInterrupt (exit status 130). ``header_timeout`` (default: the
+    environment variable BATON_SERVE_HEADER_TIMEOUT, else :data:`HEADER_TIMEOUT`) is how
+    many seconds a client has to send a request's headers before its connection is closed.
+    """
     require("starlette", "serve", "baton serve")
     uvicorn = require("uvicorn", "serve", "baton serve")
+    seconds = _header_timeout(header_timeout)
     _configure_logging()
+    try:
+        with _signals_stop():
+            _serve(uvicorn, bundle, host=host, port=port, name=name, max_body=max_body,
+                   max_concurrency=max_concurrency, max_queue=max_queue,
+                   header_timeout=seconds)
+    except _Stopped as stop:
+        log.info("stopped by %s", signal.Signals(stop.signum).name)
+        if stop.signum == signal.SIGINT:
+            raise KeyboardInterrupt from None
+
+
+def _serve(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, port: int,
+           name: str | None, max_body: int, max_concurrency: int, max_queue: int,
+           header_timeout: float) -> None:
     session = Session(bundle)
+    _golden_vectors(session)  # refused before listening: nothing to prove the model on
     server = ModelServer(session, name=name, max_body=max_body,
                          max_concurrency=max_concurrency, max_queue=max_queue)
     sock = _listen(host, port)
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    log.info("serving model %r from %s at http://%s:%d/v2/models/%s (max body %d bytes, "
-             "%d concurrent inferences, %d queued)", server.name, bundle, shown, bound,
-             server.name, max_body, max_concurrency, max_queue)
-    threading.Thread(target=server.warm_up, name="baton-warm-up", daemon=True).start()
-    config = uvicorn.Config(make_app(server), log_level="info", access_log=False,
-                            lifespan="off", timeout_graceful_shutdown=10)
+    warm = threading.Thread(target=server.warm_up, name="baton-warm-up", daemon=True)
     try:
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        log.info("serving model %r from %s at http://%s:%d/v2/models/%s (max body %d "
+                 "bytes, %d concurrent inferences, %d queued)", server.name, bundle, shown,
+                 bound, server.name, max_body, max_concurrency, max_queue)
+        warm.start()
+        config = uvicorn.Config(make_app(server), log_level="info", access_log=False,
+                                lifespan="off", timeout_graceful_shutdown=10, ws="none",
+                                http=_http_protocol(header_timeout))
+        # uvicorn handles SIGTERM and SIGINT while it runs (a graceful shutdown), then
+        # raises the signal again, which _signals_stop turns into _Stopped
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+        if warm.is_alive():  # let a warm-up in progress end before the interpreter does
+            warm.join(BODY_TIMEOUT)
+
+
+def _header_timeout(value: float | None) -> float:
+    """The header timeout in seconds: ``value``, else the environment's, else the default."""
+    text = os.environ.get(HEADER_TIMEOUT_ENV) if value is None else str(value)
+    if text is None:
+        return HEADER_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        where = HEADER_TIMEOUT_ENV if value is None else "header_timeout"
+        raise UsageError(f"{where} {text!r} is not a timeout", expected="a number of "
+                         "seconds > 0", found=text, hint=f"set e.g. {HEADER_TIMEOUT_ENV}="
+                         f"{HEADER_TIMEOUT:g}, or unset it for the default")
+    return seconds
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGINT, raised in the main thread (a BaseException, as KeyboardInterrupt
+    is, so that no ``except Exception`` on the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_stop() -> Iterator[None]:
+    """SIGTERM and SIGINT raise :class:`_Stopped` inside the block (once: a second signal
+    while stopping is ignored). uvicorn puts its own handlers in place while it serves and
+    restores these after its graceful shutdown, re-raising the signal it caught."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+    caught: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not caught:
+            caught.append(signum)
+            raise _Stopped(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline for every request's headers.
+
+    uvicorn arms no timer on a new connection, and cancels its keep-alive timer on any byte
+    received, so a client that sends half a request's headers, or trickles them, would
+    hold its connection (and a file descriptor) for ever. Here the headers must be complete
+    within ``header_timeout`` seconds of the connection's start, or of the end of the
+    previous response on a keep-alive connection; else the connection is closed.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._start_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_header_timer()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            cycle = self.cycle
+            super().handle_events()
+            if self.cycle is not cycle:  # a request's headers arrived
+                self._stop_header_timer()
+
+        def on_response_complete(self) -> None:
+            if not self.transport.is_closing():  # the next request's headers, from now
+                self._start_header_timer()
+            super().on_response_complete()  # which may take a pipelined request at once
+
+        def _start_header_timer(self) -> None:
+            self._stop_header_timer()
+            self._header_timer = self.loop.call_later(header_timeout, self._headers_late)
+
+        def _stop_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing():
+                return
+            client = "{}:{}".format(*self.client) if self.client else "a client"
+            log.info("closed the connection from %s: its request headers were not complete "
+                     "within %g s", client, header_timeout)
+            try:
+                self.conn.send(h11.ConnectionClosed())
+            except h11.LocalProtocolError:
+                pass
+            self.transport.close()
+
+    return HeaderTimeoutProtocol
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -168,13 +168,38 @@ def test_program_files_through_the_cli(suffix: str, tmp_path: Path) -> None:
         torch.jit.save(torch.jit.trace(model, x), str(path))
     np.save(tmp_path / "x.npy", x.numpy())
     runner = CliRunner()
-    out = runner.invoke(app, ["convert", str(path), "--sample", str(tmp_path / "x.npy"),
+    out = runner.invoke(app, ["convert", str(path), "--trust-pickle",
+                              "--sample", str(tmp_path / "x.npy"),
                               "-o", str(tmp_path / "m.baton")])
     assert out.exit_code == 0, out.output
-    out = runner.invoke(app, ["check", str(path), str(tmp_path / "m.baton"),
+    out = runner.invoke(app, ["check", str(path), "--trust-pickle", str(tmp_path / "m.baton"),
                               "--data", str(tmp_path / "x.npy")])
     assert out.exit_code == 0, out.output
     assert baton.verify(tmp_path / "m.baton")
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".pt"])
+def test_program_files_need_trust(suffix: str, tmp_path: Path) -> None:
+    """Loading a PyTorch program file can run code from it (issue 11): like a pickle, it
+    is refused without --trust-pickle, before torch opens it."""
+    from typer.testing import CliRunner
+
+    from baton.cli import app
+
+    x = torch.randn(16, 8)
+    path = tmp_path / f"model{suffix}"
+    if suffix == ".pt2":
+        torch.export.save(torch.export.export(MLP().eval(), (x,)), str(path))
+    else:
+        torch.jit.save(torch.jit.trace(MLP().eval(), x), str(path))
+    np.save(tmp_path / "x.npy", x.numpy())
+    for command in (["convert", str(path), "--sample", str(tmp_path / "x.npy"), "-o",
+                     str(tmp_path / "m.baton")],
+                    ["bench", str(tmp_path / "none.baton"), "--model", str(path)]):
+        out = CliRunner().invoke(app, command)
+        assert out.exit_code == 2, out.output
+        assert "--trust-pickle" in out.output and "can run code" in out.output
+    assert not (tmp_path / "m.baton").exists()
 
 
 def test_program_with_a_fixed_batch_is_refused_with_advice(tmp_path: Path) -> None:
@@ -185,7 +210,7 @@ def test_program_with_a_fixed_batch_is_refused_with_advice(tmp_path: Path) -> No
     x = torch.randn(16, 8)
     torch.export.save(torch.export.export(MLP().eval(), (x,)), str(tmp_path / "m.pt2"))
     np.save(tmp_path / "x.npy", x.numpy())
-    out = CliRunner().invoke(app, ["convert", str(tmp_path / "m.pt2"), "--sample",
+    out = CliRunner().invoke(app, ["convert", str(tmp_path / "m.pt2"), "--trust-pickle", "--sample",
                                    str(tmp_path / "x.npy"), "-o", str(tmp_path / "m.baton")])
     assert out.exit_code == 2, out.output
     assert "dynamic_shapes" in out.output and not (tmp_path / "m.baton").exists()
@@ -263,15 +288,16 @@ def test_dynamic_program_file_through_the_cli(tmp_path: Path) -> None:
     np.savez(tmp_path / "long.npz",
              **{k: v.numpy() for k, v in _tokens_of_length(3, 25, 1).items()})
     runner = CliRunner()
-    out = runner.invoke(app, ["convert", str(tmp_path / "m.pt2"), "--sample",
+    out = runner.invoke(app, ["convert", str(tmp_path / "m.pt2"), "--trust-pickle", "--sample",
                               str(tmp_path / "s.npz"), "-o", str(tmp_path / "m.baton"),
                               "--dynamic", "input_ids:1=seq", "--dynamic",
                               "attention_mask:1=seq"])
     assert out.exit_code == 0, out.output
-    out = runner.invoke(app, ["check", str(tmp_path / "m.pt2"), str(tmp_path / "m.baton"),
+    out = runner.invoke(app, ["check", str(tmp_path / "m.pt2"), "--trust-pickle",
+                              str(tmp_path / "m.baton"),
                               "--data", str(tmp_path / "long.npz")])
     assert out.exit_code == 0, out.output
-    out = runner.invoke(app, ["convert", str(tmp_path / "m.pt2"), "--sample",
+    out = runner.invoke(app, ["convert", str(tmp_path / "m.pt2"), "--trust-pickle", "--sample",
                               str(tmp_path / "s.npz"), "-o", str(tmp_path / "x.baton"),
                               "--dynamic", "input_ids=seq"])
     assert out.exit_code == 2 and "INPUT:AXIS=NAME" in out.output
