@@ -326,7 +326,7 @@ def _as_text(v: Any) -> str:
         return str(v)
     if isinstance(v, bytes):
         return v.decode()
-    if (v is None or isinstance(v, (numbers.Real, np.bool_))
+    if (v is None or isinstance(v, (numbers.Number, np.bool_))
             or type(v).__name__ in ("NAType", "NaTType")):  # pandas' missing values
         return str(v)
     raise TypeError(type(v).__name__)
@@ -345,7 +345,7 @@ def _numbers(arr: np.ndarray, spec: TensorSpec, target: np.dtype[Any], found: st
         _require_range(arr, spec, target, found)
     else:
         with np.errstate(over="ignore") if exact else contextlib.nullcontext():
-            out = arr.astype(target)  # values beyond the target's range are refused below
+            out = arr.astype(target)  # beyond the range: refused below (run), inf (predict)
         if exact:
             _require_exact(arr, out, spec, found, handed=handed)
         return out
@@ -358,7 +358,7 @@ def _parse(raw: np.ndarray, spec: TensorSpec, target: np.dtype[Any], found: str,
     float64, so that they get the checks of numbers ("False" is not True, 1.5 is not 1,
     NaN is refused), and then exactly if numpy can read them so (Python ints beyond 2**53)."""
     try:
-        # values beyond the target's range are refused below (predict rounds to float32)
+        # beyond the target's range: refused below (run, and integer inputs), inf (predict)
         with (np.errstate(over="ignore") if exact or target.kind != "f"
               else contextlib.nullcontext()):
             out = raw.astype(np.float64 if target.kind in "iub" else target)
@@ -505,7 +505,7 @@ def _inexact(spec: TensorSpec, found: str, value: Any, rounded: Any) -> InputVal
     bits = _exact_bits(numpy_dtype(spec.dtype))
     return _bad_input(
         spec, found, f"value {_show(value)} cannot be represented exactly as {spec.dtype} (it "
-        f"would run as {_show(rounded)!s}; {spec.dtype} holds integers exactly up to "
+        f"would run as {_show(rounded)}; {spec.dtype} holds integers exactly only up to "
         f"2**{bits}): round or rescale the data yourself if that is acceptable")
 
 

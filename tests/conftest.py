@@ -81,3 +81,42 @@ def regression_data() -> Callable[[int, int], tuple[np.ndarray, np.ndarray]]:
         return X, y
 
     return make
+
+
+@pytest.fixture(scope="session")
+def churn(mixed_bundle_dir: Any) -> Any:
+    """The churn bundle behind a ready ModelServer, in-process (no HTTP)."""
+    from baton.runtime import Session
+    from baton.serving.server import ModelServer
+
+    server = ModelServer(Session(mixed_bundle_dir))
+    server.warm_up()
+    assert server.ready, server.not_ready_reason
+    return server
+
+
+def identity_bundle(path: Any, inputs: list[Any]) -> Any:
+    """A bundle whose graph returns every input unchanged, as output ``<name>_out``."""
+    from onnx import TensorProto, helper
+
+    from baton.bundle import Bundle
+    from baton.runtime._files import SCHEMA_VERSION
+    from baton.schema import TensorSpec
+
+    onnx_type = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
+                 "int64": TensorProto.INT64, "int32": TensorProto.INT32,
+                 "bool": TensorProto.BOOL, "string": TensorProto.STRING}
+    dims = [[d if isinstance(d, int) else "N" for d in s.shape] for s in inputs]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [s.name], [f"{s.name}_out"]) for s in inputs], "identity",
+        [helper.make_tensor_value_info(s.name, onnx_type[s.dtype], d)
+         for s, d in zip(inputs, dims)],
+        [helper.make_tensor_value_info(f"{s.name}_out", onnx_type[s.dtype], d)
+         for s, d in zip(inputs, dims)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    outputs = [TensorSpec(f"{s.name}_out", s.dtype, s.shape, kind="tensor") for s in inputs]
+    manifest = {"schema_version": SCHEMA_VERSION, "name": "identity",
+                "inputs": [s.to_dict() for s in inputs],
+                "outputs": [s.to_dict() for s in outputs], "files": {}}
+    return Bundle(model.SerializeToString(), manifest).save(path)

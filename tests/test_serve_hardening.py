@@ -33,7 +33,7 @@ from tests.test_serve import Server, one_row, serving, wait_until
 
 LINE = "line"  # y = 2x + 1, one float64 column: NaN and the infinities go straight through
 #: the header timeout of the module's server, in seconds (the default is 10)
-HEADER_SECONDS = 1.0
+HEADER_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +56,6 @@ def line_server(line_bundle: Path, tmp_path_factory: pytest.TempPathFactory
         with serving(line_bundle, log) as srv:
             wait_until(srv.client().is_server_ready, "warm-up", srv)
             yield srv
-
-
-@pytest.fixture(scope="module")
-def churn(mixed_bundle_dir: Path) -> ModelServer:
-    """The churn bundle behind a ModelServer, in-process and ready."""
-    server = ModelServer(Session(mixed_bundle_dir))
-    server.warm_up()
-    assert server.ready, server.not_ready_reason
-    return server
 
 
 def post(server: Server, body: bytes, path: str = f"/v2/models/{LINE}/infer"
@@ -244,7 +235,7 @@ def test_trickled_headers_are_closed_after_the_timeout(line_server: Server) -> N
     closed = False
     with socket.create_connection((line_server.host, line_server.port)) as sock:
         sock.settimeout(0.1)
-        for i in range(600):  # 60 s of trickling, far beyond the 1 s allowed
+        for i in range(600):  # 60 s of trickling, far beyond the HEADER_SECONDS allowed
             try:
                 sock.send(stream[i:i + 1])
                 answer = sock.recv(4096)

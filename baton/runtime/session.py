@@ -142,9 +142,12 @@ class Session:
         Feeds that are arrays of exactly the declared dtype go straight to onnxruntime,
         which checks names, dtypes, ranks and fixed dimensions itself. Anything else (a
         list, an int array for a float64 input, a 1-D column for an ``[N, 1]`` input, text
-        with missing values) is validated and converted first: widening only, never a
-        silent float64 -> float32 narrowing, with errors like ``input 'age': expected
-        float64 [N, 1], got str [3]``.
+        with missing values, an array in the other byte order) is validated and converted
+        first, value for value: widening only, never a silent float64 -> float32 narrowing;
+        values the input's dtype cannot hold (integers out of its range or that its float
+        type would round, booleans other than 0/1, complex numbers, dates, structured
+        arrays, bytes that are not UTF-8) are refused, with errors like ``input 'age':
+        expected float64 [N, 1], got string [3]``.
         """
         names = self.output_names if outputs is None else list(outputs)
         if (self._binding is not None and isinstance(feeds, dict)

@@ -13,8 +13,8 @@ well-formed, exactly representable values must run."""
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,37 +26,12 @@ from hypothesis.extra import numpy as hnp
 from baton.errors import BatonError
 from baton.runtime import Session
 from baton.schema import TensorSpec
+from tests.conftest import identity_bundle
 from tests.fuzz import FUZZ
 
 DTYPES = ("float32", "float64", "int64", "int32", "bool", "string")
 NATIVE: dict[str, Any] = {"float32": np.float32, "float64": np.float64, "int64": np.int64,
                           "int32": np.int32, "bool": np.bool_, "string": object}
-
-
-def identity_bundle(path: Path, inputs: list[TensorSpec]) -> Path:
-    """A real bundle whose ONNX graph returns every input ``x`` as output ``x_out``."""
-    from onnx import TensorProto, helper
-
-    from baton.bundle import Bundle
-    from baton.runtime._files import SCHEMA_VERSION
-
-    onnx_type = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
-                 "int64": TensorProto.INT64, "int32": TensorProto.INT32,
-                 "bool": TensorProto.BOOL, "string": TensorProto.STRING}
-    dims = [[d if isinstance(d, int) else "N" for d in s.shape] for s in inputs]
-    graph = helper.make_graph(
-        [helper.make_node("Identity", [s.name], [f"{s.name}_out"]) for s in inputs], "identity",
-        [helper.make_tensor_value_info(s.name, onnx_type[s.dtype], d)
-         for s, d in zip(inputs, dims)],
-        [helper.make_tensor_value_info(f"{s.name}_out", onnx_type[s.dtype], d)
-         for s, d in zip(inputs, dims)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    outputs = [TensorSpec(f"{s.name}_out", s.dtype, s.shape, kind="tensor") for s in inputs]
-    manifest = {"schema_version": SCHEMA_VERSION, "name": "identity",
-                "inputs": [s.to_dict() for s in inputs],
-                "outputs": [s.to_dict() for s in outputs], "files": {}}
-    return Bundle(model.SerializeToString(), manifest).save(path)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +66,8 @@ BYTES = st.one_of(st.binary(max_size=3), TEXT.map(str.encode))
 ODD = st.one_of(st.just(1 + 2j), st.builds(object), st.just({"a": 1}), st.dates())
 SCALARS = st.one_of(st.booleans(), INTS, FLOATS, TEXT, BYTES, st.none(), ODD)
 #: what one list holds: mostly one kind of value, as real data does
-LIST_ELEMENTS = [INTS, FLOATS, st.booleans(), TEXT, BYTES, st.integers(0, 1),
-                 st.one_of(INTS, FLOATS), SCALARS]
+LIST_ELEMENTS = [INTS, st.one_of(FLOATS, INTS), FLOATS, st.one_of(TEXT, ODD), st.booleans(),
+                 TEXT, BYTES, st.integers(0, 1), SCALARS]
 #: the dtypes next to each declared one: wider, narrower, unsigned, other kinds
 NEAR = {t: [np.dtype(d) for d in near] for t, near in {
     "float32": ("f4", "i4", "u4", "i8", "f2", "f8", "?"),
@@ -141,7 +116,8 @@ def carrier(draw: st.DrawFn, dtype: str, n: int, k: int) -> Any:
         return draw(hnp.arrays(np.dtype("O"), shape, fill=st.nothing(), elements=SCALARS
                                if form == "object" else st.one_of(INTS, FLOATS, st.booleans())))
     if form == "list":
-        values = draw(hnp.arrays(np.dtype("O"), shape, elements=draw(st.sampled_from(LIST_ELEMENTS)),
+        elements = draw(st.sampled_from(LIST_ELEMENTS))
+        values = draw(hnp.arrays(np.dtype("O"), shape, elements=elements,
                                  fill=st.nothing())).tolist()
         if (isinstance(values, list) and len(values) > 1 and isinstance(values[0], list)
                 and values[0] and draw(st.booleans())):
@@ -178,15 +154,17 @@ def judge(v: Any, dtype: str, origin: np.dtype[Any] | None, narrow: bool) -> Any
                 return v.decode()
             except UnicodeDecodeError:
                 return REFUSE
-        if v is None or isinstance(v, (bool, int, float)):
-            return SKIP  # str() of the value, where numpy read the list as text
+        if v is None or isinstance(v, (bool, int, float, complex)):
+            return SKIP  # str() of the number, as numpy reads it among text
         return REFUSE
     if isinstance(v, (str, bytes)):
         return SKIP  # numbers given as text are parsed
     if v is None:
         return math.nan if dtype.startswith("float") else REFUSE
     if not isinstance(v, (bool, int, float)):
-        return REFUSE
+        # other numbers (Fraction, Decimal, numpy scalars in object arrays) are read through
+        # float(); objects that are no numbers must be refused
+        return SKIP if isinstance(v, numbers.Number) or hasattr(v, "__float__") else REFUSE
     if dtype == "bool":
         return bool(v) if v in (0, 1) else REFUSE
     if dtype in ("int64", "int32"):

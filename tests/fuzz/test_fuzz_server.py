@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import struct
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from baton.runtime import Session
 from baton.serving.protocol import NON_FINITE, HttpError, decode_request
 from baton.serving.server import ModelServer
 from tests.fuzz import FUZZ
@@ -33,14 +30,6 @@ VALID = {"age": FLOATS, "tenure_months": st.integers(-2**63, 2**63 - 1),
          "plan": st.one_of(st.sampled_from(["basic", "plus", "pro"]), st.text(max_size=4))}
 OUTPUTS = ["label", "probabilities"]
 DATATYPES = ["FP64", "FP32", "FP16", "INT64", "INT32", "INT8", "UINT64", "BOOL", "BYTES"]
-
-
-@pytest.fixture(scope="module")
-def churn(mixed_bundle_dir: Path) -> ModelServer:
-    server = ModelServer(Session(mixed_bundle_dir))
-    server.warm_up()
-    assert server.ready, server.not_ready_reason
-    return server
 
 
 def reject(constant: str) -> Any:

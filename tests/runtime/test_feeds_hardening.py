@@ -21,6 +21,7 @@ import baton
 from baton.errors import BatonError, InputValidationError
 from baton.runtime import Session
 from baton.schema import TensorSpec, cast_to_spec
+from tests.conftest import identity_bundle
 
 DTYPES = ("float32", "float64", "int64", "int32", "bool", "string")
 NUMERIC = ("float32", "float64", "int64", "int32", "bool")
@@ -34,32 +35,6 @@ def magnitudes(bits: int) -> st.SearchStrategy[int]:
     return st.integers(0, bits).flatmap(lambda b: st.one_of(
         st.integers(-(2**b), 2**b), st.integers(-3, 3).map(lambda d: 2**b + d),
         st.integers(-3, 3).map(lambda d: -(2**b) + d)))
-
-
-def identity_bundle(path: Path, inputs: list[TensorSpec]) -> Path:
-    """A bundle whose graph returns every input unchanged, as output ``<name>_out``."""
-    from onnx import TensorProto, helper
-
-    from baton.bundle import Bundle
-    from baton.runtime._files import SCHEMA_VERSION
-
-    onnx_type = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
-                 "int64": TensorProto.INT64, "int32": TensorProto.INT32,
-                 "bool": TensorProto.BOOL, "string": TensorProto.STRING}
-    dims = [[d if isinstance(d, int) else "N" for d in s.shape] for s in inputs]
-    graph = helper.make_graph(
-        [helper.make_node("Identity", [s.name], [f"{s.name}_out"]) for s in inputs], "identity",
-        [helper.make_tensor_value_info(s.name, onnx_type[s.dtype], d)
-         for s, d in zip(inputs, dims)],
-        [helper.make_tensor_value_info(f"{s.name}_out", onnx_type[s.dtype], d)
-         for s, d in zip(inputs, dims)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    outputs = [TensorSpec(f"{s.name}_out", s.dtype, s.shape, kind="tensor") for s in inputs]
-    manifest = {"schema_version": SCHEMA_VERSION, "name": "identity",
-                "inputs": [s.to_dict() for s in inputs],
-                "outputs": [s.to_dict() for s in outputs], "files": {}}
-    return Bundle(model.SerializeToString(), manifest).save(path)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +78,13 @@ def test_non_native_byte_order_gives_the_native_values(sessions: dict[str, Sessi
     np.testing.assert_array_equal(other, arr)  # the same values, compared by numpy
     got = run_x(sessions[dtype], other)
     np.testing.assert_array_equal(got, arr.astype(NATIVE[dtype]))
+
+
+def test_big_endian_text_is_read_as_text(sessions: dict[str, Session]) -> None:
+    """Found by tests/fuzz: onnxruntime read this array's UCS-4 bytes as if native and the
+    process died (segmentation fault) before byte order was normalised."""
+    text = np.array([["", ""], [",", "é"]], dtype=">U1")
+    assert run_x(sessions["string"], text).tolist() == [["", ""], [",", "é"]]
 
 
 def test_big_endian_probabilities_are_not_swapped(tmp_path: Path) -> None:
@@ -323,6 +305,14 @@ OBJECT_ARRAYS_FOR_TEXT = ("non-UTF-8 bytes object", "an object for text")
 def test_object_arrays_of_non_text_for_a_text_input_are_refused_by_run(
         sessions: dict[str, Session], case: str) -> None:
     refused(sessions["string"], MALFORMED[case][1])
+
+
+@pytest.mark.parametrize("values", [[[1 + 2j, "a"]], np.array([[1 + 2j, "a"]], dtype=object)])
+def test_numbers_among_text_are_read_as_their_text(sessions: dict[str, Session], values: Any
+                                                   ) -> None:
+    """As numpy reads a list that mixes numbers and text (complex numbers too): the text
+    of each number, whether the values come as a list or an object array."""
+    assert sessions["string"].validate({"x": values})["x"].tolist() == [["(1+2j)", "a"]]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
