@@ -12,8 +12,7 @@ Importing baton loads neither torch, scikit-learn nor pandas.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from baton._version import __version__
 from baton.errors import (
     BatonError,
     BundleError,
@@ -32,8 +31,8 @@ if TYPE_CHECKING:
     from baton import io
     from baton._api import check, convert, verify
     from baton.bundle import Bundle, load
-    from baton.parity.compare import OutputDiff
-    from baton.parity.report import Report
+    from baton.results.diff import OutputDiff
+    from baton.results.report import Report
     from baton.schema import TensorSpec
     from baton.tolerance import Tolerance
 
@@ -42,8 +41,8 @@ if TYPE_CHECKING:
 #: (baton._entry) runs before them and turns a Ctrl-C while they load into exit 130.
 _LAZY = {
     "io": "baton.io", "check": "baton._api", "convert": "baton._api", "verify": "baton._api",
-    "Bundle": "baton.bundle", "load": "baton.bundle", "OutputDiff": "baton.parity.compare",
-    "Report": "baton.parity.report", "TensorSpec": "baton.schema",
+    "Bundle": "baton.bundle", "load": "baton.bundle", "OutputDiff": "baton.results.diff",
+    "Report": "baton.results.report", "TensorSpec": "baton.schema",
     "Tolerance": "baton.tolerance",
 }
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from baton.bundle import Bundle, cast_expected, golden_rows
-from baton.errors import SchemaError, UsageError
-from baton.parity.report import Report
+from baton.contract import DynamicDimensions, ParityBatches
+from baton.errors import SchemaError, UsageError, require
+from baton.manifest import Golden, Manifest, Tuning
+from baton.parity.latency import Budget, Progress, TimingPlan
 from baton.parity.search import SearchBudget
-from baton.runtime._files import SCHEMA_VERSION
+from baton.results.report import Report
+from baton.runtime._files import GOLDEN_DIR
 from baton.schema import n_rows, take_rows, to_feeds, to_jsonable
 from baton.tolerance import ToleranceArg
 
@@ -35,13 +38,13 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     check is skipped with a note, or refused when ``require_provider``. ``tune`` picks the
     graph optimisation level (see :mod:`baton.parity.tuning`).
     """
-    import onnx
+    onnx = require("onnx", "cli", "baton.convert")
     import onnxruntime
 
-    from baton import __version__
+    from baton._version import __version__
     from baton.converters import find_converter
     from baton.converters._graph import opset_of
-    from baton.parity.check import describe_run, parity_on, run_settings
+    from baton.parity.check import describe_run, original_on, parity_on, run_settings
     from baton.parity.tuning import tune_session
 
     converter = find_converter(model)
@@ -50,26 +53,26 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
         raise SchemaError("the sample is empty", expected="at least one row", found="0 rows",
                           hint="pass real rows of the data the model will see")
     inputs = converter.infer_inputs(model, sample)
-    dyn: Any = converter  # a converter with dynamic dimensions (PyTorch)
     if dynamic:
-        if not hasattr(dyn, "dynamic_variants"):
+        if not isinstance(converter, DynamicDimensions):
             raise UsageError(
                 "dynamic dimensions other than the batch apply to PyTorch models only",
                 expected="no 'dynamic' argument for a " + converter.framework + " model",
                 found="dynamic=" + repr(dict(dynamic)),
                 hint="drop it: tabular models take rows of fixed width, with a dynamic batch",
             )
-        conv = dyn.convert(model, sample, inputs, opset=opset, dynamic=dynamic)
+        conv = converter.convert(model, sample, inputs, opset=opset, dynamic=dynamic)
     else:
         conv = converter.convert(model, sample, inputs, opset=opset)
     model_bytes = conv.model.SerializeToString()
     report, expected, actual = parity_on(model, converter, model_bytes, conv.inputs,
                                          conv.outputs, conv.tolerances, sample, run)
     prepared = converter.prepare(model, sample)
+    batches = converter.parity_batches if isinstance(converter, ParityBatches) else ()
     variants = [(f"batch {b}", take_rows(prepared, np.arange(b) % n_rows(sample)))
-                for b in getattr(converter, "parity_batches", ())]
-    if dynamic:
-        variants += dyn.dynamic_variants(prepared, dynamic)
+                for b in batches]
+    if dynamic and isinstance(converter, DynamicDimensions):
+        variants += converter.dynamic_variants(prepared, dynamic)
     for label, variant in variants:
         # every batch size (and dynamic size) the model must serve
         extra, _, _ = parity_on(model, converter, model_bytes, conv.inputs, conv.outputs,
@@ -77,41 +80,37 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
         for diff in extra.outputs:
             diff.name = f"{diff.name} @ {label}"
             report.outputs.append(diff)
-    report.notes += run_notes + describe_run(run, "cuda" if run.uses_cuda and hasattr(
-        converter, "predict_on_device") else "cpu")
+    report.notes += run_notes + describe_run(run, original_on(converter, run))
     rows = golden_rows(n_rows(sample))
     golden_in = to_feeds(take_rows(prepared, rows), conv.inputs)
     golden_out = {o.name: cast_expected(expected[o.name][rows], o, actual[o.name][rows])
                   for o in conv.outputs}
     bundle_name = name or _default_name(conv.source.get("final_estimator") or conv.source["class"])
     report.target = bundle_name
-    manifest: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "name": bundle_name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "baton_version": __version__,
-        "source": {**conv.source, "python": platform.python_version()},
-        "converter": conv.converter,
-        "onnx": {
-            "ir_version": int(conv.model.ir_version),
-            "opsets": opset_of(conv.model),
-            "onnx_version": onnx.__version__,
-            "onnxruntime_version": onnxruntime.__version__,
+    runtime = (tune_session(model_bytes, to_feeds(prepared, conv.inputs), expected, conv.outputs,
+                            conv.tolerances, run) if tune and report else Tuning())
+    manifest = Manifest(
+        inputs=conv.inputs, outputs=conv.outputs, name=bundle_name,
+        tolerances=dict(conv.tolerances),
+        runtime=runtime,
+        golden=Golden(GOLDEN_DIR, int(len(rows)), to_jsonable(rows)),
+        info={
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "baton_version": __version__,
+            "source": {**conv.source, "python": platform.python_version()},
+            "converter": conv.converter,
+            "onnx": {
+                "ir_version": int(conv.model.ir_version),
+                "opsets": opset_of(conv.model),
+                "onnx_version": onnx.__version__,
+                "onnxruntime_version": onnxruntime.__version__,
+            },
+            "precision": conv.precision,
+            "parity": report.summary(),
+            "parity_settings": run.to_dict(),
         },
-        "precision": conv.precision,
-        "inputs": [s.to_dict() for s in conv.inputs],
-        "outputs": [s.to_dict() for s in conv.outputs],
-        "tolerances": {k: t.to_dict() for k, t in conv.tolerances.items()},
-        "parity": report.summary(),
-        "runtime": (tune_session(model_bytes, to_feeds(prepared, conv.inputs), expected,
-                                 conv.outputs, conv.tolerances, run) if tune and report
-                    else {"graph_optimization_level": "all"}),
-        "parity_settings": run.to_dict(),
-        "golden": {"dir": "test_data_set_0", "rows": int(len(rows)),
-                   "row_indices": to_jsonable(rows)},
-        "files": {},
-    }
-    return Bundle(model_bytes, manifest, golden_in, golden_out, report)
+    )
+    return Bundle(model_bytes, manifest.to_dict(), golden_in, golden_out, report)
 
 
 def _default_name(class_path: str) -> str:
@@ -120,8 +119,12 @@ def _default_name(class_path: str) -> str:
 
 def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg = None,
           provider: str = "cpu", require_provider: bool = False, tf32: bool = False,
-          search: bool = True, search_budget: SearchBudget | str | None = None, seed: int = 0
-          ) -> Report:
+          search: bool = True, search_budget: SearchBudget | str | None = None, seed: int = 0,
+          atol: float | None = None, rtol: float | None = None,
+          budgets: Sequence[Budget | str] = (), timing: TimingPlan | None = None,
+          threads: int | None = None, strict_budgets: bool = False,
+          budget_config: str | os.PathLike[str] | None = None, data_name: str | None = None,
+          reproduce: str | None = None, progress: Progress | None = None) -> Report:
     """Compare ``model`` with its converted form (a Bundle, bundle path or ``.onnx``) on
     ``data``; ``bool(report)`` is the verdict. ``provider``, ``require_provider`` and
     ``tf32`` as for :func:`convert`.
@@ -130,14 +133,35 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     (edge cases, split thresholds, schema samples, a shrinking property search) looks for
     inputs where the two diverge, within ``search_budget`` (a ``SearchBudget`` or text such
     as ``"2000,5s"``; default 1000 examples or 5 s); its findings are ``report.search``
-    (docs/search.md)."""
-    from baton.parity.check import check as _check
+    (docs/search.md). ``atol``/``rtol`` replace those of every output's tolerance.
 
+    ``budgets`` (``"cpu:batch=1:p99<=2ms"`` or :class:`Budget`) are latency budgets of the
+    converted model, timed on ``data`` by ``timing`` (a :class:`TimingPlan`) with ``threads``
+    intra-op threads and decided in ``report.latency`` (docs/latency.md); ``strict_budgets``
+    fails an undecided or skipped budget too; ``budget_config`` names the file they came
+    from. ``data_name`` and ``reproduce`` are recorded in the report; ``progress`` is called
+    as timing advances."""
+    require("onnx", "cli", "baton.check")  # every converter builds an ONNX graph
+    if search:
+        require("hypothesis", "cli", "The parity search of baton.check (search=False skips it)")
+    from baton.converters import find_converter
+    from baton.parity.check import check as _check
+    from baton.parity.latency import check_budgets
+
+    converter = find_converter(model)
     budget = SearchBudget.parse(search_budget) if isinstance(search_budget, str) else (
         search_budget)
-    return _check(model, bundle_or_onnx, data, tolerance=tolerance, provider=provider,
-                  require_provider=require_provider, tf32=tf32, search=search,
-                  search_budget=budget, seed=seed)
+    parsed = [Budget.parse(b, "budgets") if isinstance(b, str) else b for b in budgets]
+    report = _check(model, bundle_or_onnx, data, converter=converter, tolerance=tolerance,
+                    atol=atol, rtol=rtol, data_name=data_name, provider=provider,
+                    require_provider=require_provider, tf32=tf32, search=search,
+                    search_budget=budget, seed=seed, reproduce=reproduce)
+    if parsed:
+        report.latency = check_budgets(
+            bundle_or_onnx, data, parsed, model=model, converter=converter, threads=threads,
+            plan=timing, strict=strict_budgets, config=budget_config, tf32=tf32,
+            progress=progress)
+    return report
 
 
 def verify(path: str | os.PathLike[str], *, digest: str | None = None) -> Report:

@@ -6,6 +6,10 @@ importing, exits 130 without a traceback, as one during a command does (``baton/
 imports nothing heavy, so this module runs before those imports). Once the command is over
 a Ctrl-C is ignored, rather than killing the interpreter as it shuts down; and a closed pipe
 found by the last flush of stdout ends it quietly (141).
+
+The command needs the ``cli`` extra (typer, rich, onnx, hypothesis); ``pip install baton``
+alone brings the runtime only. Without them it says so, names ``pip install 'baton[cli]'``
+and exits 2, before importing anything of the command.
 """
 
 from __future__ import annotations
@@ -26,9 +30,51 @@ def quiet_stdout() -> None:
         pass
 
 
+#: What the command imports beyond the runtime (numpy, onnxruntime): the `cli` extra
+CLI_PACKAGES = ("typer", "rich", "onnx", "hypothesis")
+
+
+def missing_cli_packages() -> list[str]:
+    """The packages of the ``cli`` extra that cannot be imported (found without importing
+    them: the command imports each when it needs it)."""
+    from importlib.util import find_spec
+
+    packages = [*CLI_PACKAGES, *(("tomli",) if sys.version_info < (3, 11) else ())]
+    missing = []
+    for package in packages:
+        try:
+            if find_spec(package) is None:
+                missing.append(package)
+        except (ImportError, ValueError):  # a module whose spec is unset or broken
+            missing.append(package)
+    return missing
+
+
+def require_cli() -> None:
+    """Exit 2 with one error naming the ``cli`` extra when a package of it is missing."""
+    missing = missing_cli_packages()
+    if not missing:
+        return
+    from baton.errors import MissingDependencyError
+
+    names = ", ".join(f"'{name}'" for name in missing)
+    plural = "s" if len(missing) > 1 else ""
+    error = MissingDependencyError(
+        f"the baton command needs the Python package{plural} {names}, which "
+        f"{'are' if plural else 'is'} not installed (`pip install baton` brings the runtime "
+        "only: baton.runtime.Session)",
+        expected="the cli extra: " + ", ".join(CLI_PACKAGES),
+        found="missing: " + ", ".join(missing),
+        hint="pip install 'baton[cli]' (or a framework extra, such as 'baton[sklearn]')",
+    )
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(error.exit_code)
+
+
 def main() -> None:
     try:
         try:
+            require_cli()
             from baton.cli import main as cli_main
 
             cli_main()

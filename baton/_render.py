@@ -8,7 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from baton.parity.report import Report
+from baton.manifest import Manifest
+from baton.results.report import Report
+from baton.tolerance import Tolerance
 
 
 def _table(console: Console, title: str, headers: list[str], rows: list[list[str]]) -> None:
@@ -116,33 +118,32 @@ def _short(v: Any, limit: int = 120) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def render_manifest(manifest: dict[str, Any], console: Console, digest: str | None = None
-                    ) -> None:
-    src = manifest.get("source", {})
-    conv = manifest.get("converter", {})
-    onnx_info = manifest.get("onnx", {})
-    _say(console, f"bundle:    {manifest.get('name')} (schema {manifest.get('schema_version')}, "
-                  f"created {manifest.get('created')} by baton {manifest.get('baton_version')})")
+def render_manifest(manifest: Manifest, console: Console, digest: str | None = None) -> None:
+    info = manifest.info
+    src = info.get("source", {})
+    conv = info.get("converter", {})
+    onnx_info = info.get("onnx", {})
+    _say(console, f"bundle:    {manifest.name} (schema {manifest.schema_version}, "
+                  f"created {info.get('created')} by baton {info.get('baton_version')})")
     versions = ", ".join(f"{k} {v}" for k, v in src.get("versions", {}).items())
     _say(console, f"source:    {src.get('framework')} {src.get('class')} ({versions})")
     _say(console, f"converter: {conv.get('name')} {conv.get('version')}: {conv.get('strategy')}")
     opsets = ", ".join(f"{k} {v}" for k, v in onnx_info.get("opsets", {}).items())
     _say(console, f"onnx:      IR {onnx_info.get('ir_version')}, opsets {opsets}; converted with "
                   f"onnx {onnx_info.get('onnx_version')}, onnxruntime "
-                  f"{onnx_info.get('onnxruntime_version')}; precision {manifest.get('precision')}")
+                  f"{onnx_info.get('onnxruntime_version')}; precision {info.get('precision')}")
     for note in conv.get("notes", []):
         _say(console, f"note:      {note}")
     _table(console, "inputs", ["name", "dtype", "shape", "column"], [
-        [i["name"], i["dtype"], json.dumps(i["shape"]), str(i.get("column", "-"))]
-        for i in manifest.get("inputs", [])
+        [i.name, i.dtype, json.dumps(list(i.shape)), str(i.column or "-")]
+        for i in manifest.inputs
     ])
-    tols = manifest.get("tolerances", {})
     _table(console, "outputs", ["name", "kind", "dtype", "shape", "tolerance"], [
-        [o["name"], str(o.get("kind", "-")), o["dtype"], json.dumps(o["shape"]),
-         _tol(tols.get(o["name"], {}), o.get("kind"))]
-        for o in manifest.get("outputs", [])
+        [o.name, str(o.kind or "-"), o.dtype, json.dumps(list(o.shape)),
+         _tol(manifest.tolerance(o.name), o.kind)]
+        for o in manifest.outputs
     ])
-    parity = manifest.get("parity", {})
+    parity = info.get("parity", {})
     if parity:
         verdict = "passed" if parity.get("passed") else "FAILED"
         _say(console, f"parity at conversion: {verdict} on {parity.get('rows')} rows of the sample",
@@ -153,30 +154,24 @@ def render_manifest(manifest: dict[str, Any], console: Console, digest: str | No
             else:
                 detail = f"max abs {s.get('max_abs')}, max rel {s.get('max_rel')}"
             _say(console, f"  {name}: {'pass' if s.get('passed') else 'FAIL'} ({detail})")
-    ran = manifest.get("parity_settings")
+    ran = info.get("parity_settings")
     if ran:
         _say(console, f"parity ran on: {', '.join(ran.get('providers', ['cpu']))}"
                       + (f", TF32 {'on' if ran.get('tf32') else 'off'}"
                          if "cuda" in ran.get("providers", []) else ""))
-    runtime = manifest.get("runtime")
-    if runtime:
-        medians = runtime.get("tuning", {}).get("median_ms", {})
-        measured = ", ".join(f"{k} {v:g} ms" for k, v in medians.items())
-        _say(console, "session: graph optimisation level "
-                      f"{runtime.get('graph_optimization_level', 'all')}"
-                      + (f" (batch 1 medians: {measured})" if measured else ""))
-    golden = manifest.get("golden", {})
-    _say(console, f"golden vectors: {golden.get('rows', 0)} rows in {golden.get('dir', '-')}/; "
-                  f"{len(manifest.get('files', {}))} files hashed (sha256)")
+    medians = manifest.runtime.details.get("tuning", {}).get("median_ms", {})
+    measured = ", ".join(f"{k} {v:g} ms" for k, v in medians.items())
+    _say(console, f"session: graph optimisation level {manifest.optimization}"
+                  + (f" (batch 1 medians: {measured})" if measured else ""))
+    golden = manifest.golden
+    _say(console, f"golden vectors: {golden.rows if golden else 0} rows in "
+                  f"{golden.dir if golden else '-'}/; {len(manifest.files)} files hashed (sha256)")
     if digest is not None:
         _say(console, f"digest:    {digest} (pin it: baton verify BUNDLE --digest {digest})")
 
 
-def _tol(t: dict[str, Any], kind: str | None) -> str:
+def _tol(tol: Tolerance, kind: str | None) -> str:
     """The tolerance an output is checked at (the defaults for what the manifest omits)."""
-    from baton.tolerance import Tolerance
-
-    tol = Tolerance.from_dict(t)
     if kind == "label":
         return f"agreement >= {tol.agreement:g}"
     return f"atol {tol.atol:g} + rtol {tol.rtol:g}"

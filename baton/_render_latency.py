@@ -9,15 +9,8 @@ from contextlib import contextmanager
 from rich.console import Console
 
 from baton._render import _say, _table
-from baton.parity.latency import (
-    BenchResult,
-    LatencyReport,
-    LatencyStats,
-    Progress,
-    fmt_interval,
-)
-
-_STYLE = {"pass": None, "fail": "red", "undecided": "yellow", "skipped": "yellow"}
+from baton.parity.latency import Progress
+from baton.results.latency import BenchResult, LatencyReport, LatencyStats, fmt_interval
 
 
 def _stats_row(s: LatencyStats) -> list[str]:

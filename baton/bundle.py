@@ -22,18 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from baton.errors import BundleError, UsageError
-from baton.parity.report import Report
+from baton.errors import BundleError, UsageError, require
+from baton.manifest import SCHEMA_VERSION, Manifest
+from baton.results.report import Report
 from baton.runtime._files import (
     GOLDEN_DIR,
     MANIFEST,
     MODEL,
     REPORT,
-    SCHEMA_VERSION,
     BundleFiles,
     digest_of,
     sha256_bytes,
 )
+from baton.runtime._golden import read_golden
 from baton.schema import TensorSpec, numpy_dtype
 from baton.tolerance import Tolerance
 
@@ -54,25 +55,31 @@ class Bundle:
     digest: str | None = None
 
     @property
+    def typed_manifest(self) -> Manifest:
+        """:attr:`manifest` (the JSON form, which may be edited before :meth:`save`), typed
+        and checked: a BundleError names what is malformed."""
+        return Manifest.parse({"files": {}, **self.manifest},
+                              str(self.path or f"<bundle {self.manifest.get('name')}>"))
+
+    @property
     def name(self) -> str:
-        return str(self.manifest.get("name", "model"))
+        return self.typed_manifest.name
 
     @property
     def inputs(self) -> list[TensorSpec]:
-        return [TensorSpec.from_dict(d) for d in self.manifest["inputs"]]
+        return self.typed_manifest.inputs
 
     @property
     def outputs(self) -> list[TensorSpec]:
-        return [TensorSpec.from_dict(d) for d in self.manifest["outputs"]]
+        return self.typed_manifest.outputs
 
     @property
     def tolerances(self) -> dict[str, Tolerance]:
-        return {k: Tolerance.from_dict(v) for k, v in self.manifest.get("tolerances", {}).items()}
+        return self.typed_manifest.tolerances
 
     @property
     def onnx_model(self) -> Any:
-        import onnx
-
+        onnx = require("onnx", "cli", "Bundle.onnx_model")
         return onnx.load_from_string(self.model_bytes)
 
     def __repr__(self) -> str:
@@ -85,7 +92,7 @@ class Bundle:
 
     def files(self) -> dict[str, bytes]:
         """Every file of the bundle but the manifest, by relative name."""
-        from onnx import numpy_helper
+        numpy_helper = require("onnx.numpy_helper", "cli", "Writing a bundle's golden vectors")
 
         out = {MODEL: self.model_bytes}
         for i, spec in enumerate(self.inputs):
@@ -116,8 +123,10 @@ class Bundle:
                 hint="choose another output path, or pass --force (force=True) to replace it",
             )
         files = self.files()
-        manifest = dict(self.manifest)
-        manifest["files"] = {name: sha256_bytes(data) for name, data in sorted(files.items())}
+        manifest = Manifest.parse(
+            {**self.manifest,
+             "files": {name: sha256_bytes(data) for name, data in sorted(files.items())}},
+            str(dest)).to_dict()
         files[MANIFEST] = (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode()
         digest = digest_of({name: sha256_bytes(data) for name, data in files.items()})
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -167,49 +176,6 @@ def _for_proto(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _from_proto(t: Any) -> np.ndarray:
-    from onnx import numpy_helper
-
-    a = numpy_helper.to_array(t)
-    if a.dtype.kind in "SO":
-        return np.vectorize(
-            lambda v: v.decode() if isinstance(v, bytes) else str(v), otypes=[object]
-        )(a) if a.size else a.astype(object)
-    return a
-
-
-def read_golden(files: BundleFiles, manifest: dict[str, Any]
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The golden inputs and outputs of a bundle, by tensor name."""
-    import onnx
-
-    def read(prefix: str, specs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        out = {}
-        for i, spec in enumerate(specs):
-            name = f"{GOLDEN_DIR}/{prefix}_{i}.pb"
-            if files.exists(name):
-                t = onnx.TensorProto()
-                try:
-                    t.ParseFromString(files.read(name))
-                    if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
-                        # onnx would read it from the working directory
-                        raise ValueError("its data lies in another file (external data), "
-                                         "which golden vectors never do")
-                    out[spec["name"]] = _from_proto(t)
-                except BundleError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - protobuf's and numpy's errors
-                    raise BundleError(
-                        f"{name} in {files.path} is not a golden tensor baton can read",
-                        expected="a serialized onnx.TensorProto holding its own data",
-                        found=(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200],
-                        hint="re-create the bundle with 'baton convert'",
-                    ) from exc
-        return out
-
-    return read("input", manifest["inputs"]), read("output", manifest["outputs"])
-
-
 def load(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     """Load a bundle directory or zipped ``*.baton``; checks every file's sha256."""
     files = BundleFiles(path)
@@ -227,8 +193,8 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
                 expected="the report written by 'baton convert'", found=str(exc)[:200],
                 hint="re-create the bundle with 'baton convert'",
             ) from exc
-    return Bundle(files.read(MODEL), manifest, golden_in, golden_out, report, Path(path),
-                  files.digest(manifest))
+    return Bundle(files.read(MODEL), manifest.to_dict(), golden_in, golden_out, report,
+                  Path(path), files.digest(manifest))
 
 
 def golden_rows(n: int, k: int = GOLDEN_ROWS) -> np.ndarray:

@@ -3,6 +3,7 @@ codes (0 pass, 1 gate failed, 2 usage or input error, 3 internal error)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -85,9 +86,15 @@ def _gate(report: Any, json_file: Path | None, junit: Path | None) -> None:
     raise typer.Exit(EXIT_PASS if report else EXIT_GATE)
 
 
-MODEL_FILES = ("Model file: .skops (scikit-learn), .txt (LightGBM), .json/.ubj (XGBoost), "
-               ".cbm (CatBoost), or with --trust-pickle .pkl/.joblib (pickle), .pt2/.pt "
-               "(PyTorch).")
+def _model_files_help() -> str:
+    """What MODEL is, written from the registered converters' model files (loading them
+    imports no framework)."""
+    from baton.converters import model_file_help
+
+    return model_file_help()
+
+
+MODEL_FILES = _model_files_help()
 TrustPickle = Annotated[
     bool,
     typer.Option("--trust-pickle", help="Allow model files whose loading can run code from "
@@ -231,45 +238,32 @@ def check(
     where they diverge; exit 1 when parity fails, a divergence is found or a latency
     budget is exceeded."""
     import baton
-    from baton.parity.latency import TimingPlan, resolve_budgets
-
-    budgets, budget_file = resolve_budgets(latency_budget or [])
-    plan = TimingPlan(min_runs=min_runs, min_seconds=min_seconds, max_seconds=max_seconds)
+    from baton._render_latency import progress_bar
     from baton.converters import load_model_file
-    from baton.parity.check import open_target
+    from baton.parity.latency import TimingPlan, resolve_budgets
     from baton.parity.search import SearchBudget
 
+    budgets, budget_file = resolve_budgets(latency_budget or [])
+    budget = SearchBudget.parse(search_budget) if search_budget is not None else SearchBudget()
+    reproduce = " ".join(
+        ["baton check", str(model), str(bundle), "--data", str(data)]
+        + [f"--{k} {v}" for k, v in (
+            ("atol", atol), ("rtol", rtol), ("provider", require_provider or provider))
+           if v is not None and (k != "provider" or v != "cpu")]
+        + (["--trust-pickle"] if trust_pickle else [])
+        + [f"--seed {seed}", f"--search-budget {budget}"])
     loaded = load_model_file(model, trust_pickle=trust_pickle)
     frame = baton.io.read_data(data)
-    tolerance = None
-    if atol is not None or rtol is not None:
-        from baton.tolerance import resolve, with_overrides
-
-        target = open_target(bundle)
-        tolerance = {o.name: with_overrides(resolve(None, o.name, target.tolerances), atol, rtol)
-                     for o in target.outputs}
-    budget = SearchBudget.parse(search_budget) if search_budget is not None else SearchBudget()
-    report = baton.check(loaded, bundle, frame, tolerance=tolerance,
-                         provider=require_provider or provider,
-                         require_provider=require_provider is not None, tf32=tf32,
-                         search=not no_search, search_budget=budget, seed=seed)
-    report.data = str(data)
-    if report.search is not None:
-        report.search.reproduce = " ".join(
-            ["baton check", str(model), str(bundle), "--data", str(data)]
-            + [f"--{k} {v}" for k, v in (
-                ("atol", atol), ("rtol", rtol), ("provider", require_provider or provider))
-               if v is not None and (k != "provider" or v != "cpu")]
-            + (["--trust-pickle"] if trust_pickle else [])
-            + [f"--seed {seed}", f"--search-budget {budget}"])
-    if budgets:
-        from baton._render_latency import progress_bar
-        from baton.parity.latency import check_budgets
-
-        with progress_bar(_out()) as progress:
-            report.latency = check_budgets(bundle, frame, budgets, model=loaded,
-                                           threads=threads, plan=plan, strict=strict_budgets,
-                                           config=budget_file, tf32=tf32, progress=progress)
+    timing_bar = progress_bar(_out()) if budgets else contextlib.nullcontext(None)
+    with timing_bar as progress:
+        report = baton.check(
+            loaded, bundle, frame, atol=atol, rtol=rtol, provider=require_provider or provider,
+            require_provider=require_provider is not None, tf32=tf32, search=not no_search,
+            search_budget=budget, seed=seed, budgets=budgets,
+            timing=TimingPlan(min_runs=min_runs, min_seconds=min_seconds,
+                              max_seconds=max_seconds),
+            threads=threads, strict_budgets=strict_budgets, budget_config=budget_file,
+            data_name=str(data), reproduce=reproduce, progress=progress)
     _gate(report, json_file, junit)
 
 
@@ -305,7 +299,7 @@ def inspect(
     manifest = files.manifest()
     digest = files.digest(manifest)
     if as_json:
-        sys.stdout.write(json.dumps({"digest": digest, **manifest}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"digest": digest, **manifest.to_dict()}, indent=2) + "\n")
         return
     render_manifest(manifest, _out(), digest)
 
@@ -384,7 +378,7 @@ def bench(
     p50/p95/p99 and throughput with 95 % bootstrap intervals, and the speed-up."""
     import baton
     from baton._render_latency import progress_bar, render_bench
-    from baton.converters import load_model_file
+    from baton.converters import find_converter, load_model_file
     from baton.parity.latency import TimingPlan
     from baton.parity.latency import bench as run_bench
 
@@ -395,7 +389,9 @@ def bench(
     frame = None if data is None else baton.io.read_data(data)
     console = _out()
     with progress_bar(console) as progress:
-        result = run_bench(bundle, model=loaded, data=frame, batches=batches,
+        result = run_bench(bundle, model=loaded,
+                           converter=find_converter(loaded) if loaded is not None else None,
+                           data=frame, batches=batches,
                            providers=providers, threads=threads, plan=plan,
                            cuda_graph=cuda_graph, tf32=tf32, progress=progress,
                            data_name=None if data is None else str(data))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from baton.errors import UsageError, require
-from baton.parity.report import Report
+from baton.results.report import Report
 
 
 @dataclass

@@ -102,3 +102,22 @@ def require(module: str, extra: str, needed_for: str):  # type: ignore[no-untype
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         raise MissingDependencyError.for_extra(module.split(".")[0], extra, needed_for) from exc
+
+
+def first_line(exc: BaseException, limit: int = 300, *, with_type: bool = False) -> str:
+    """The first non-empty line of ``exc``'s message, cut to ``limit`` characters (and led
+    by the exception's type with ``with_type``): what an error's ``found`` quotes of a
+    framework's or onnxruntime's own error, whose later lines are stack dumps."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0].strip()[:limit] if lines else ""
+    if with_type:
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or type(exc).__name__
+
+
+def ort_error(exc: BaseException, error: type[BatonError], message: str, *,
+              expected: str, hint: str) -> BatonError:
+    """One of baton's errors for an exception onnxruntime raised (its exceptions are untyped
+    ``RuntimeError`` subclasses whose messages run on for lines): raise it ``from exc``;
+    ``found`` quotes the first line of onnxruntime's message."""
+    return error(message, expected=expected, found=first_line(exc), hint=hint)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from baton.errors import UsageError, require
+from baton.errors import BatonError, UsageError, first_line, require
 
 DATA_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
 
@@ -29,13 +29,17 @@ def read_data(path: str | os.PathLike[str]) -> Any:
     if not p.is_file():
         raise UsageError(f"no data file at {p}", expected="an existing file",
                          found="nothing at that path", hint="check the path")
+    # pandas (and pyarrow) come with the `pandas` extra: a missing one is named with it
+    # (MissingDependencyError), not taken for a file that cannot be read
+    if suffix == ".csv":
+        pd = require("pandas", "pandas", "Reading CSV data")
+    elif suffix == ".parquet":
+        pd = require("pandas", "pandas", "Reading Parquet data")
+        require("pyarrow", "pandas", "Reading Parquet data")
     try:
         if suffix == ".csv":
-            pd = require("pandas", "pandas", "Reading CSV data")
             return pd.read_csv(p)
         if suffix == ".parquet":
-            pd = require("pandas", "pandas", "Reading Parquet data")
-            require("pyarrow", "pandas", "Reading Parquet data")
             return pd.read_parquet(p)
         if suffix == ".npy":
             return np.load(p, allow_pickle=False)
@@ -48,12 +52,12 @@ def read_data(path: str | os.PathLike[str]) -> Any:
                     return npz[k]
             # several arrays: one per model input (or column), by name
             return {k: npz[k] for k in keys}
-    except UsageError:
+    except BatonError:
         raise
     except Exception as exc:  # noqa: BLE001 - each reader raises its own errors
         raise UsageError(
             f"cannot read {p} as {suffix[1:]} data",
             expected=f"a valid {suffix} file",
-            found=f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}",
+            found=first_line(exc, 300, with_type=True),
             hint="check the file is complete and of the type its name says",
         ) from exc

@@ -60,6 +60,7 @@ def models() -> list[tuple[str, Any, Any, str]]:
 
 def latency_section(quick: bool) -> list[str]:
     import baton
+    from baton.converters import find_converter
     from baton.parity.latency import TimingPlan, bench, cuda_available, fmt_interval
 
     plan = (TimingPlan(min_runs=200, min_seconds=0, max_seconds=3) if quick
@@ -69,8 +70,8 @@ def latency_section(quick: bool) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, model, sample, _) in enumerate(models()):
             path = baton.convert(model, sample).save(Path(tmp) / f"m{i}.baton")
-            result = bench(path, model=model, batches=(1, 32), providers=("cpu", "cuda"),
-                           plan=plan)
+            result = bench(path, model=model, converter=find_converter(model),
+                           batches=(1, 32), providers=("cpu", "cuda"), plan=plan)
             env = result.environment
             for e in result.entries:
                 if e.onnx.skipped is not None:

@@ -29,7 +29,12 @@ def test_signatures() -> None:
         "(model: 'Any', bundle_or_onnx: 'Any', data: 'Any', *, "
         "tolerance: 'ToleranceArg' = None, provider: 'str' = 'cpu', "
         "require_provider: 'bool' = False, tf32: 'bool' = False, search: 'bool' = True, "
-        "search_budget: 'SearchBudget | str | None' = None, seed: 'int' = 0) -> 'Report'")
+        "search_budget: 'SearchBudget | str | None' = None, seed: 'int' = 0, "
+        "atol: 'float | None' = None, rtol: 'float | None' = None, "
+        "budgets: 'Sequence[Budget | str]' = (), timing: 'TimingPlan | None' = None, "
+        "threads: 'int | None' = None, strict_budgets: 'bool' = False, "
+        "budget_config: 'str | os.PathLike[str] | None' = None, data_name: 'str | None' = None, "
+        "reproduce: 'str | None' = None, progress: 'Progress | None' = None) -> 'Report'")
     assert list(inspect.signature(baton.load).parameters) == ["path", "verify"]
     assert list(inspect.signature(baton.runtime.Session).parameters) == [
         "bundle", "providers", "verify", "tf32", "self_check", "digest"]

@@ -1,4 +1,5 @@
-"""Graph edits shared by converters: renaming outputs, replacing operators onnxruntime lacks."""
+"""Graph edits shared by converters: renaming outputs, replacing operators onnxruntime lacks;
+and the specs of a graph's outputs, read from the graph itself."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from baton.schema import BATCH, TensorSpec
 
 
 def rename_values(model: onnx.ModelProto, mapping: Mapping[str, str]) -> None:
@@ -115,3 +118,26 @@ def normalise_opsets(model: onnx.ModelProto, minimum: Mapping[str, int]) -> None
 
 def opset_of(model: onnx.ModelProto) -> dict[str, int]:
     return {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
+
+
+def value_spec(value: onnx.ValueInfoProto, kind: str | None = None) -> TensorSpec:
+    """The spec of a graph input or output (a tensor), as :func:`baton.schema.from_ort`
+    gives it for the same value of an onnxruntime session: the dtype's name as onnxruntime
+    writes it inside ``tensor(...)`` (``float32`` for ``float``, ``float64`` for
+    ``double``), the first dimension the batch, a fixed dimension its size and any other
+    one ``None``."""
+    if value.type.WhichOneof("value") != "tensor_type":
+        raise ValueError(f"graph value {value.name!r} is not a tensor")
+    tensor = value.type.tensor_type
+    inner = onnx.TensorProto.DataType.Name(tensor.elem_type).lower()
+    dtype = {"float": "float32", "double": "float64"}.get(inner, inner)
+    shape = tuple(BATCH if i == 0 else (d.dim_value if d.HasField("dim_value") else None)
+                  for i, d in enumerate(tensor.shape.dim))
+    return TensorSpec(name=value.name, dtype=dtype, shape=shape, kind=kind)
+
+
+def output_specs(model: onnx.ModelProto, kinds: Mapping[str, str]) -> list[TensorSpec]:
+    """The specs of ``model``'s outputs in graph order, each of the kind ``kinds`` gives for
+    its name (every output must have one): what :func:`baton.schema.from_ort` gives for a
+    session's outputs, without opening one."""
+    return [value_spec(o, kinds[o.name]) for o in model.graph.output]

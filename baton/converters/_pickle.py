@@ -1,4 +1,8 @@
-"""Pickle and joblib model files: refused unless the user says they trust the file."""
+"""Pickle and joblib model files: refused unless the user says they trust the file.
+
+A registration of model files alone (the ``pickle`` entry point of ``baton.converters``): a
+pickle may hold any framework's model, which the converters then recognise.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from baton.converters._registry import register_loader
+from baton.contract import ModelFile
 from baton.errors import UsageError
 
 
@@ -43,5 +47,13 @@ def _load_pickle(path: Path, trust_pickle: bool) -> Any:
         ) from exc
 
 
-for _suffix in (".pkl", ".pickle", ".joblib"):
-    register_loader(_suffix, _load_pickle, "pickle; needs --trust-pickle")
+class PickleFiles:
+    """``.pkl``, ``.pickle`` and ``.joblib`` files, loaded only with ``--trust-pickle``."""
+
+    name = "pickle"
+    model_files = tuple(
+        ModelFile(suffix, _load_pickle, framework="pickle", what="pickle", needs_trust=True)
+        for suffix in (".pkl", ".pickle", ".joblib"))
+
+
+__all__ = ["PickleFiles"]

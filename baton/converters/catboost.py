@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from baton.converters._registry import register, register_loader
+from baton.contract import ModelFile
 from baton.converters._trees import (
     Ensemble,
     Head,
@@ -57,7 +57,7 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.errors import UnsupportedModelError, UsageError, require
+from baton.errors import UnsupportedModelError, UsageError, first_line, require
 
 EXTRA = "catboost"
 
@@ -97,6 +97,11 @@ class CatBoostConverter(TreeConverter):
     name = "catboost"
     framework = "catboost"
     extra = EXTRA
+    #: (the loader is defined below, hence the lambda)
+    model_files = (ModelFile(".cbm", lambda path, trust: _load_cbm(path, trust),
+                             framework="CatBoost",
+                             what="CatBoost model (model.save_model, binary format)",
+                             save="model.save_model('model.cbm')"),)
 
     def accepts(self, model: Any) -> bool:
         return type(model).__module__.split(".")[0] == "catboost" and hasattr(
@@ -194,7 +199,7 @@ def _dump(model: Any) -> dict[str, Any]:
             raise UnsupportedModelError(
                 "CatBoost could not write this model as JSON, which baton reads it from",
                 expected="a model CatBoost can save with format='json'",
-                found=f"{type(exc).__name__}: {str(exc).strip()[:200]}",
+                found=first_line(exc, 200, with_type=True),
                 hint=_NO_CTR_HINT,
             ) from exc
         with open(path, encoding="utf-8") as fh:
@@ -328,7 +333,7 @@ def _load_cbm(path: Path, trust: bool) -> Any:
         raise UsageError(
             f"cannot read {path} as a CatBoost model",
             expected="a model saved with model.save_model('model.cbm')",
-            found=f"{type(exc).__name__}: {str(exc).strip()[:200]}",
+            found=first_line(exc, 200, with_type=True),
             hint="save the model with model.save_model(path) (CatBoost's binary format)",
         ) from exc
     task = _HEADS.get(_loss_name(base), ("", "identity"))[0]
@@ -336,7 +341,3 @@ def _load_cbm(path: Path, trust: bool) -> Any:
     if cls is None:  # an unsupported loss: read() names it
         return base
     return cls().load_model(str(path))
-
-
-register(CatBoostConverter())
-register_loader(".cbm", _load_cbm, "CatBoost model (model.save_model, binary format)")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from baton.converters._registry import register, register_loader
+from baton.contract import ModelFile
 from baton.converters._trees import (
     Ensemble,
     Head,
@@ -31,7 +31,7 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.errors import UnsupportedModelError, UsageError, require
+from baton.errors import UnsupportedModelError, UsageError, first_line, require
 
 EXTRA = "lightgbm"
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal)
@@ -49,6 +49,10 @@ class LightGBMConverter(TreeConverter):
     name = "lightgbm"
     framework = "lightgbm"
     extra = EXTRA
+    #: (the loader is defined below, hence the lambda)
+    model_files = (ModelFile(".txt", lambda path, trust: _load_txt(path, trust),
+                             framework="LightGBM", what="LightGBM model (booster.save_model)",
+                             save="booster.save_model('model.txt')"),)
 
     def accepts(self, model: Any) -> bool:
         return type(model).__module__.split(".")[0] == "lightgbm" and (
@@ -190,10 +194,6 @@ def _load_txt(path: Path, trust: bool) -> Any:
         raise UsageError(
             f"cannot read {path} as a LightGBM model",
             expected="a model saved with booster.save_model('model.txt')",
-            found=f"{type(exc).__name__}: {str(exc).strip()[:200]}",
+            found=first_line(exc, 200, with_type=True),
             hint="save the model with model.booster_.save_model(path)",
         ) from exc
-
-
-register(LightGBMConverter())
-register_loader(".txt", _load_txt, "LightGBM model (booster.save_model)")

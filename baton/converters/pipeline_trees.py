@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from baton.converters._registry import Conversion, converters, register
+from baton.converters._registry import Conversion, converters
 from baton.converters._trees import TreeConverter
 from baton.converters.sklearn import SklearnConverter, _AttemptFailed, _class_path
-from baton.errors import SchemaError
+from baton.errors import SchemaError, first_line
 
 _SKLEARN = SklearnConverter()
 #: the lowest default-domain opset the tree graph is written in (LessOrEqual needs 12)
@@ -32,6 +32,8 @@ class PipelineTreesConverter:
     name = "sklearn-pipeline-trees"
     framework = "scikit-learn"
     extra = "sklearn"
+    #: scikit-learn's own converter takes every Pipeline: these are asked first
+    before = "sklearn"
 
     def _tree_converter(self, model: Any) -> TreeConverter | None:
         steps = getattr(model, "steps", None)
@@ -65,7 +67,7 @@ class PipelineTreesConverter:
             raise SchemaError(
                 f"the original model's preprocessing ({_class_path(model)}) rejected the data",
                 expected="data shaped like the model's training data",
-                found=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                found=first_line(exc, 300, with_type=True),
                 hint="pass the same columns and types the model was trained on",
             ) from exc
 
@@ -254,6 +256,3 @@ def _join(pre: onnx.ModelProto, trees: onnx.ModelProto, tree_input: str) -> onnx
     merged = compose.merge_models(pre, trees, io_map=[(out.name, tree_input)])
     merged.producer_name = "baton"
     return merged
-
-
-register(PipelineTreesConverter(), before="sklearn")

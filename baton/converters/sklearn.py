@@ -22,14 +22,15 @@ from typing import Any
 import numpy as np
 import onnx
 
+from baton.contract import ModelFile
 from baton.converters._graph import (
     normalise_opsets,
     rename_values,
     replace_imputers,
     select_column,
 )
-from baton.converters._registry import Conversion, register, register_loader
-from baton.errors import SchemaError, UnsupportedModelError, UsageError, require
+from baton.converters._registry import Conversion
+from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 from baton.schema import TensorSpec, from_ort, infer_inputs, is_dataframe
 from baton.tolerance import Tolerance
 
@@ -109,6 +110,10 @@ class SklearnConverter:
     name = "sklearn"
     framework = "scikit-learn"
     extra = EXTRA
+    #: (the loader is defined below, hence the lambda)
+    model_files = (ModelFile(".skops", lambda path, trust: _load_skops(path, trust),
+                             framework="scikit-learn", what="scikit-learn, saved with skops",
+                             save="skops.io.dump(model, 'model.skops')"),)
 
     def accepts(self, model: Any) -> bool:
         """scikit-learn's own estimators and Pipelines, and user classes built on them, but
@@ -210,7 +215,7 @@ class SklearnConverter:
             raise SchemaError(
                 f"the original model ({_class_path(model)}) rejected the data",
                 expected="data shaped like the model's training data",
-                found=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                found=first_line(exc, 300, with_type=True),
                 hint="pass the same columns and types the model was trained on",
             ) from exc
         return out
@@ -328,9 +333,9 @@ class SklearnConverter:
                     )
                     break
                 except NameError as exc:  # an option this estimator does not take
-                    errors.append(_first_line(exc))
+                    errors.append(first_line(exc, 240, with_type=True))
                 except Exception as exc:  # noqa: BLE001 - skl2onnx raises anything on failure
-                    raise _AttemptFailed(_first_line(exc)) from exc
+                    raise _AttemptFailed(first_line(exc, 240, with_type=True)) from exc
         if onx is None:
             raise _AttemptFailed("; ".join(errors))
         if any(o.type.HasField("sequence_type") for o in onx.graph.output):
@@ -372,7 +377,7 @@ class SklearnConverter:
         except SchemaError:
             raise
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
-            raise _AttemptFailed(f"onnxruntime: {_first_line(exc)}") from exc
+            raise _AttemptFailed(f"onnxruntime: {first_line(exc, 240, with_type=True)}") from exc
         if "scores" in got and got["scores"].ndim == 2 and got["scores"].shape[1] == 2:
             ref = self.predict(model, rows)["scores"]
             if ref.ndim == 1:
@@ -384,11 +389,6 @@ class SklearnConverter:
 
 class _AttemptFailed(Exception):
     pass
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:240] if text else ''}"
 
 
 def _with_precision(spec: TensorSpec, precision: str) -> TensorSpec:
@@ -458,7 +458,7 @@ def _load_skops(path: Path, trust: bool) -> Any:
         raise UsageError(
             f"cannot read {path} as a skops file",
             expected="a file written by skops.io.dump",
-            found=_first_line(exc),
+            found=first_line(exc, 240, with_type=True),
             hint="re-save the model with skops.io.dump(model, 'model.skops')",
         ) from exc
     untrusted = [t for t in listed if not _safe_type(t)]
@@ -478,12 +478,9 @@ def _load_skops(path: Path, trust: bool) -> Any:
         raise UsageError(
             f"cannot load {path}",
             expected="a file written by skops.io.dump",
-            found=_first_line(exc),
+            found=first_line(exc, 240, with_type=True),
             hint="re-save the model with the scikit-learn version installed here",
         ) from exc
 
-
-register(SklearnConverter())
-register_loader(".skops", _load_skops, "scikit-learn, saved with skops")
 
 __all__ = ["SklearnConverter"]

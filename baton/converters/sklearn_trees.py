@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 
-from baton.converters._registry import register
 from baton.converters._trees import (
     Ensemble,
     Head,
@@ -86,6 +85,8 @@ class SklearnTreesConverter(TreeConverter):
     name = "sklearn-trees"
     framework = "scikit-learn"
     extra = EXTRA
+    #: scikit-learn's own converter takes every estimator: these are asked first
+    before = "sklearn"
 
     def accepts(self, model: Any) -> bool:
         cls = type(model)
@@ -376,7 +377,5 @@ def _integer_categories(model: Any, categories: np.ndarray, feature: int) -> np.
         )
     return cats
 
-
-register(SklearnTreesConverter(), before="sklearn")
 
 __all__ = ["SklearnTreesConverter"]

@@ -25,8 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from baton.converters._registry import Conversion, register, register_loader
-from baton.errors import ConversionError, SchemaError, UnsupportedModelError, UsageError, require
+from baton.contract import ModelFile
+from baton.converters._registry import Conversion
+from baton.errors import (
+    ConversionError,
+    SchemaError,
+    UnsupportedModelError,
+    UsageError,
+    first_line,
+    require,
+)
 from baton.schema import BATCH, TensorSpec, dtype_name, is_dataframe
 from baton.tolerance import Tolerance
 
@@ -47,6 +55,17 @@ class TorchConverter:
     framework = "pytorch"
     extra = EXTRA
     parity_batches = PARITY_BATCHES
+    #: both can run code from the file as they load (the loader is defined below, hence
+    #: the lambdas)
+    model_files = (
+        ModelFile(".pt2", lambda path, trust: _load_program(path, trust), framework="PyTorch",
+                  what="PyTorch program (torch.export.save)",
+                  save="torch.export.save(torch.export.export(model, args), 'model.pt2')",
+                  needs_trust=True),
+        ModelFile(".pt", lambda path, trust: _load_program(path, trust), framework="PyTorch",
+                  what="TorchScript (torch.jit.save)",
+                  save="torch.jit.save(torch.jit.script(model), 'model.pt')", needs_trust=True),
+    )
 
     def accepts(self, model: Any) -> bool:
         return any(c.__module__.split(".")[0] == "torch" and c.__name__ == "Module"
@@ -123,7 +142,7 @@ class TorchConverter:
             raise SchemaError(
                 f"the original model ({self.describe(model)}) rejected the data",
                 expected="tensors shaped like the sample",
-                found=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                found=first_line(exc, 300, with_type=True),
                 hint="pass inputs with the sample's names, dtypes and shapes",
             ) from exc
         return _flatten_outputs(out)
@@ -351,8 +370,7 @@ def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
                               for n in names + output_names})
             return onnx.load_from_string(buf.getvalue())
     except Exception as exc:  # noqa: BLE001 - exporters raise anything
-        text = str(exc).strip().splitlines()
-        raise _Failed(f"{type(exc).__name__}: {text[0][:300] if text else ''}") from exc
+        raise _Failed(first_line(exc, 300, with_type=True)) from exc
 
 
 def _validate(onx: Any, inputs: list[TensorSpec], arrays: Any, output_names: list[str],
@@ -363,7 +381,7 @@ def _validate(onx: Any, inputs: list[TensorSpec], arrays: Any, output_names: lis
     try:
         sess = make_ort_session(onx.SerializeToString())
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
-        raise _Failed(f"onnxruntime cannot load it: {str(exc).splitlines()[0][:200]}") from exc
+        raise _Failed(f"onnxruntime cannot load it: {first_line(exc, 200)}") from exc
     got = [o.name for o in sess.get_outputs()]
     if got != output_names:
         raise _Failed(f"outputs {got}, expected {output_names}")
@@ -375,7 +393,7 @@ def _validate(onx: Any, inputs: list[TensorSpec], arrays: Any, output_names: lis
                                                          else object) for s in inputs})
         except Exception as exc:  # noqa: BLE001
             raise _Failed(f"onnxruntime rejects batch {batch}: "
-                          f"{str(exc).strip().splitlines()[0][:200]}") from exc
+                          f"{first_line(exc, 200)}") from exc
     outs = []
     for o in sess.get_outputs():
         spec = from_ort(o)
@@ -416,15 +434,10 @@ def _load_program(path: Path, trust: bool) -> Any:
         raise UsageError(
             f"cannot load {path} as a PyTorch program",
             expected="a file saved with torch.export.save (.pt2) or torch.jit.save (.pt)",
-            found=f"{type(exc).__name__}: {str(exc).strip()[:200]}",
+            found=first_line(exc, 200, with_type=True),
             hint="save the model with torch.export.save(torch.export.export(model, args), "
             "'model.pt2')",
         ) from exc
 
-
-register(TorchConverter())
-register_loader(".pt2", _load_program, "PyTorch program (torch.export.save); needs "
-                "--trust-pickle")
-register_loader(".pt", _load_program, "TorchScript (torch.jit.save); needs --trust-pickle")
 
 __all__ = ["TorchConverter", "ConversionError"]

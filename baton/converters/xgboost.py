@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from baton.converters._registry import register, register_loader
+from baton.contract import ModelFile
 from baton.converters._trees import (
     Ensemble,
     Head,
@@ -46,7 +46,7 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.errors import UnsupportedModelError, UsageError, require
+from baton.errors import UnsupportedModelError, UsageError, first_line, require
 
 EXTRA = "xgboost"
 #: XGBoost's largest category code + 1 (``OutOfRangeCat``): codes from here on go left
@@ -88,6 +88,17 @@ class XGBoostConverter(TreeConverter):
     name = "xgboost"
     framework = "xgboost"
     extra = EXTRA
+    #: scikit-learn's converter accepts any estimator; XGBoost's wrappers are XGBoost's
+    before = "sklearn"
+    #: (the loader is defined below, hence the lambdas)
+    model_files = (
+        ModelFile(".json", lambda path, trust: _load(path, trust), framework="XGBoost",
+                  what="XGBoost model (booster.save_model('model.json'))",
+                  save="model.save_model('model.json')"),
+        ModelFile(".ubj", lambda path, trust: _load(path, trust), framework="XGBoost",
+                  what="XGBoost model (booster.save_model('model.ubj'))",
+                  save="model.save_model('model.ubj')"),
+    )
 
     def accepts(self, model: Any) -> bool:
         return type(model).__module__.split(".")[0] == "xgboost" and (
@@ -316,12 +327,6 @@ def _load(path: Path, trust: bool) -> Any:
         raise UsageError(
             f"cannot read {path} as an XGBoost model",
             expected="a model saved with booster.save_model('model.json' or 'model.ubj')",
-            found=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}",
+            found=first_line(exc, 200, with_type=True),
             hint="save the model with model.save_model(path)",
         ) from exc
-
-
-# scikit-learn's converter accepts any estimator; XGBoost's wrappers are XGBoost's
-register(XGBoostConverter(), before="sklearn")
-register_loader(".json", _load, "XGBoost model (booster.save_model('model.json'))")
-register_loader(".ubj", _load, "XGBoost model (booster.save_model('model.ubj'))")

@@ -11,15 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from baton.errors import BundleError, SchemaError
+from baton.contract import Converter, RunsOnDevice, SplitPoints
+from baton.errors import BatonError, BundleError, SchemaError, ort_error
 from baton.parity.compare import OutputDiff, compare
-from baton.parity.report import Report
 from baton.parity.search import SearchBudget
+from baton.results.report import Report
 from baton.runtime._files import MODEL, BundleFiles, parse_digest
+from baton.runtime._golden import read_golden
 from baton.runtime.providers import RunSettings, resolve_providers
 from baton.runtime.session import Session, make_ort_session
 from baton.schema import TensorSpec, from_ort, n_rows, row_values, to_feeds
-from baton.tolerance import Tolerance, ToleranceArg, resolve
+from baton.tolerance import Tolerance, ToleranceArg, resolve, with_overrides
 
 #: Names other tools give the outputs baton calls label/probabilities/prediction.
 OUTPUT_ALIASES = {
@@ -50,12 +52,13 @@ def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Tar
     from baton.bundle import Bundle
 
     if isinstance(bundle_or_onnx, Bundle):
+        manifest = bundle_or_onnx.typed_manifest
         sess = make_ort_session(bundle_or_onnx.model_bytes,
-                                settings=_with_tuning(settings, bundle_or_onnx.manifest))
+                                settings=_with_tuning(settings, manifest.optimization))
         names = [o.name for o in sess.get_outputs()]
         return Target(
-            str(bundle_or_onnx.path or f"<bundle {bundle_or_onnx.name}>"),
-            bundle_or_onnx.inputs, bundle_or_onnx.outputs, bundle_or_onnx.tolerances,
+            str(bundle_or_onnx.path or f"<bundle {manifest.name}>"),
+            manifest.inputs, manifest.outputs, manifest.tolerances,
             lambda feeds: dict(zip(names, sess.run(names, feeds))), bundle_or_onnx.digest,
         )
     path = Path(os.fspath(bundle_or_onnx))
@@ -63,27 +66,23 @@ def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Tar
         return _bare_onnx(path, settings)
     run = settings or RunSettings()
     session = Session(path, providers=run.providers, tf32=run.tf32)
-    tolerances = {k: Tolerance.from_dict(v)
-                  for k, v in session.manifest.get("tolerances", {}).items()}
-    return Target(str(path), session.inputs, session.outputs, tolerances, session.run,
-                  session.files.digest(session.manifest))
+    return Target(str(path), session.inputs, session.outputs, session.manifest.tolerances,
+                  session.run, session.files.digest(session.manifest))
 
 
-def _with_tuning(settings: RunSettings | None, manifest: Mapping[str, Any]) -> RunSettings:
-    level = manifest.get("runtime", {}).get("graph_optimization_level", "all")
-    return dataclasses.replace(settings or RunSettings(), optimization=str(level))
+def _with_tuning(settings: RunSettings | None, level: str) -> RunSettings:
+    return dataclasses.replace(settings or RunSettings(), optimization=level)
 
 
 def _bare_onnx(path: Path, settings: RunSettings | None = None) -> Target:
     try:
         sess = make_ort_session(str(path), settings=settings)
+    except BatonError:
+        raise
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
-        raise BundleError(
-            f"onnxruntime cannot load {path}",
-            expected="an ONNX model this onnxruntime can run",
-            found=str(exc).strip().splitlines()[0][:300],
-            hint="check the file is a complete .onnx model",
-        ) from exc
+        raise ort_error(exc, BundleError, f"onnxruntime cannot load {path}",
+                        expected="an ONNX model this onnxruntime can run",
+                        hint="check the file is a complete .onnx model") from exc
     ins = sess.get_inputs()
     inputs = [from_ort(i) for i in ins]
     if len(ins) > 1:  # several inputs: each from the data column of its name
@@ -117,7 +116,10 @@ def check(
     bundle_or_onnx: Any,
     data: Any,
     *,
+    converter: Converter,
     tolerance: ToleranceArg = None,
+    atol: float | None = None,
+    rtol: float | None = None,
     data_name: str | None = None,
     provider: str = "cpu",
     require_provider: bool = False,
@@ -127,12 +129,11 @@ def check(
     seed: int = 0,
     reproduce: str | None = None,
 ) -> Report:
-    """Compare the original ``model`` with its converted form on ``data``; then, when that
-    passes and ``search`` is on, search beyond the data for inputs where they diverge
-    (:mod:`baton.parity.search`; ``reproduce``: the command shown with its results)."""
-    from baton.converters import find_converter
-
-    converter = find_converter(model)
+    """Compare the original ``model`` (run through its ``converter``) with its converted
+    form on ``data``; then, when that passes and ``search`` is on, search beyond the data
+    for inputs where they diverge (:mod:`baton.parity.search`; ``reproduce``: the command
+    shown with its results). ``atol``/``rtol`` replace those of every output's tolerance
+    (the caller's, else the bundle's)."""
     run, notes = run_settings(provider, require_provider, tf32)
     target = open_target(bundle_or_onnx, run)
     prepared = converter.prepare(model, data)
@@ -143,8 +144,10 @@ def check(
     kinds = {o.name: o.kind for o in target.outputs}
     diffs: list[OutputDiff] = []
     pairs = _match_outputs(expected, target.outputs)
+    tolerances = {o: with_overrides(resolve(tolerance, o, target.tolerances), atol, rtol)
+                  for _, o in pairs}
     for ref_name, onnx_name in pairs:
-        tol = resolve(tolerance, onnx_name, target.tolerances)
+        tol = tolerances[onnx_name]
         diffs.append(compare(
             onnx_name, kinds.get(onnx_name) or ref_name, expected[ref_name], actual[onnx_name],
             tol, lambda r: row_values(prepared, r),
@@ -153,11 +156,11 @@ def check(
     if search and all(diffs):
         from baton.parity.search import search as run_search
 
-        points = getattr(converter, "split_points", None)
         found = run_search(
             lambda rows: reference_outputs(converter, model, rows, run)[0], target, prepared,
-            pairs, {o: resolve(tolerance, o, target.tolerances) for _, o in pairs},
-            split_points=points(model) if points is not None else None, seed=seed,
+            pairs, tolerances,
+            split_points=converter.split_points(model) if isinstance(converter, SplitPoints)
+            else None, seed=seed,
             budget=search_budget,
             reproduce=reproduce or f"baton.check(model, target, data, seed={seed}, "
             f"search_budget={str(search_budget or SearchBudget())!r})")
@@ -177,13 +180,17 @@ def run_settings(provider: str, require: bool, tf32: bool) -> tuple[RunSettings,
     return RunSettings(providers=providers, tf32=tf32), notes
 
 
-def reference_outputs(converter: Any, model: Any, prepared: Any, run: RunSettings
+def original_on(converter: Converter, run: RunSettings) -> str:
+    """Where the original model runs beside ``run``: on the GPU when the ONNX side runs on
+    CUDA and the converter can put the original there (PyTorch); otherwise on the CPU."""
+    return "cuda" if run.uses_cuda and isinstance(converter, RunsOnDevice) else "cpu"
+
+
+def reference_outputs(converter: Converter, model: Any, prepared: Any, run: RunSettings
                       ) -> tuple[dict[str, np.ndarray], str]:
-    """The original model's outputs, on the GPU when the ONNX side runs on CUDA and the
-    converter can put the original there (PyTorch); otherwise on the CPU."""
-    on_device = getattr(converter, "predict_on_device", None)
-    if run.uses_cuda and on_device is not None:
-        return on_device(model, prepared, "cuda", tf32=run.tf32), "cuda"
+    """The original model's outputs, and where they ran (:func:`original_on`)."""
+    if original_on(converter, run) == "cuda" and isinstance(converter, RunsOnDevice):
+        return converter.predict_on_device(model, prepared, "cuda", tf32=run.tf32), "cuda"
     return converter.predict(model, prepared), "cpu"
 
 
@@ -197,7 +204,7 @@ def describe_run(run: RunSettings, original_on: str) -> list[str]:
             + (f" with TF32 {'on' if run.tf32 else 'off'}" if original_on == "cuda" else "")]
 
 
-def parity_on(model: Any, converter: Any, model_bytes: bytes, inputs: list[TensorSpec],
+def parity_on(model: Any, converter: Converter, model_bytes: bytes, inputs: list[TensorSpec],
               outputs: list[TensorSpec], tolerances: Mapping[str, Tolerance], data: Any,
               settings: RunSettings | None = None,
               ) -> tuple[Report, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -221,8 +228,6 @@ def parity_on(model: Any, converter: Any, model_bytes: bytes, inputs: list[Tenso
 def verify(path: str | os.PathLike[str], digest: str | None = None) -> Report:
     """Check every file's hash and re-run the golden vectors on this machine's onnxruntime;
     with ``digest`` (``sha256:…``), the bundle must also be the one that digest pins."""
-    from baton.bundle import read_golden
-
     files = BundleFiles(path)
     manifest = files.manifest()
     checks = files.integrity(manifest)
@@ -241,8 +246,6 @@ def verify(path: str | os.PathLike[str], digest: str | None = None) -> Report:
         # a golden file changed since conversion and no longer parses: the hash check
         # above already fails the bundle and names it
         golden_in, golden_out = {}, {}
-    outputs = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
-    tolerances = {k: Tolerance.from_dict(v) for k, v in manifest.get("tolerances", {}).items()}
     diffs: list[OutputDiff] = []
     model_ok = all(c.ok for c in checks if c.name == MODEL)
     if damaged and not golden_in:
@@ -254,16 +257,16 @@ def verify(path: str | os.PathLike[str], digest: str | None = None) -> Report:
     else:
         session = Session(path, verify=False)
         actual = session.run(golden_in)
-        for o in outputs:
+        for o in manifest.outputs:
             if o.name in golden_out:
                 diffs.append(compare(o.name, o.kind or "tensor", golden_out[o.name],
-                                     actual[o.name], tolerances.get(o.name, Tolerance()),
+                                     actual[o.name], manifest.tolerance(o.name),
                                      lambda r: row_values(golden_in, r)))
-    if manifest.get("parity", {}).get("passed") is False:
+    if manifest.parity_passed is False:
         problems.append("the bundle failed parity when it was converted (see 'baton inspect' "
                         "and report.json): it reproduces here, but it is not a proven model")
     rows = len(next(iter(golden_in.values()))) if golden_in else 0
-    report = Report(kind="verify", model=str(manifest.get("source", {}).get("class", "?")),
+    report = Report(kind="verify", model=manifest.source_class,
                     target=str(path), rows=rows, outputs=diffs, files=checks,
                     data="golden vectors", notes=notes, problems=problems,
                     digest=found_digest)

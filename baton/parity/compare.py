@@ -3,144 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from baton.results.diff import WORST_ROWS, OutputDiff, WorstRow
 from baton.schema import to_jsonable
-from baton.tolerance import Tolerance
+from baton.tolerance import (
+    LABEL_KINDS,
+    Tolerance,
+    aligned,
+    as_array,
+    closeness,
+    compared_as_labels,
+    labels_equal,
+    row_view,
+    rows_agree,
+)
 
-LABEL_KINDS = ("label",)
 #: Kinds whose rows are vectors worth a cosine similarity (reported, not gated).
 VECTOR_KINDS = ("transformed", "tensor", "embedding")
-WORST_ROWS = 5
 _SHOW = 10  # values shown per row in the worst rows
 
+__all__ = ["LABEL_KINDS", "VECTOR_KINDS", "WORST_ROWS", "OutputDiff", "WorstRow", "compare",
+           "rows_agree"]
 
-@dataclass
-class WorstRow:
-    row: int
-    inputs: dict[str, Any]
-    expected: Any
-    actual: Any
-    abs_error: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "inputs": self.inputs,
-            "expected": self.expected,
-            "actual": self.actual,
-            "abs_error": to_jsonable(self.abs_error),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> WorstRow:
-        return cls(d["row"], d.get("inputs", {}), d.get("expected"), d.get("actual"),
-                   _num(d.get("abs_error")))
-
-
-@dataclass
-class OutputDiff:
-    """How one output of the converted model compares with the original's."""
-
-    name: str
-    kind: str
-    rows: int
-    passed: bool
-    tolerance: Tolerance
-    mismatched_rows: int = 0
-    agreement: float | None = None
-    max_abs: float | None = None
-    max_rel: float | None = None
-    p99_abs: float | None = None
-    p99_rel: float | None = None
-    min_cosine: float | None = None
-    min_atol: float | None = None
-    min_rtol: float | None = None
-    worst: list[WorstRow] = field(default_factory=list)
-    message: str | None = None
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    @property
-    def is_label(self) -> bool:
-        return self.kind in LABEL_KINDS
-
-    def summary(self) -> str:
-        if self.message:
-            return self.message
-        if self.is_label:
-            return (f"{self.agreement:.4%} of {self.rows} labels agree "
-                    f"(gate {self.tolerance.agreement:.2%}); {self.mismatched_rows} rows differ")
-        return (f"max abs {_fmt(self.max_abs)}, max rel {_fmt(self.max_rel)}, "
-                f"p99 abs {_fmt(self.p99_abs)}; {self.mismatched_rows} of {self.rows} rows "
-                f"outside atol {self.tolerance.atol:g} + rtol {self.tolerance.rtol:g}; "
-                f"passes at atol >= {_fmt_up(self.min_atol)} (rtol {self.tolerance.rtol:g}) "
-                f"or rtol >= {_fmt_up(self.min_rtol)} (atol {self.tolerance.atol:g})")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "rows": self.rows,
-            "passed": self.passed,
-            "tolerance": {k: to_jsonable(v) for k, v in self.tolerance.to_dict().items()},
-            "mismatched_rows": self.mismatched_rows,
-            "agreement": self.agreement,
-            "max_abs": to_jsonable(self.max_abs),
-            "max_rel": to_jsonable(self.max_rel),
-            "p99_abs": to_jsonable(self.p99_abs),
-            "p99_rel": to_jsonable(self.p99_rel),
-            "min_cosine": to_jsonable(self.min_cosine),
-            "min_atol": to_jsonable(self.min_atol),
-            "min_rtol": to_jsonable(self.min_rtol),
-            "worst_rows": [w.to_dict() for w in self.worst],
-            "message": self.message,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OutputDiff:
-        return cls(
-            name=d["name"], kind=d["kind"], rows=int(d["rows"]), passed=bool(d["passed"]),
-            tolerance=Tolerance.from_dict(d.get("tolerance", {})),
-            mismatched_rows=int(d.get("mismatched_rows", 0)), agreement=d.get("agreement"),
-            max_abs=_num(d.get("max_abs")), max_rel=_num(d.get("max_rel")),
-            p99_abs=_num(d.get("p99_abs")), p99_rel=_num(d.get("p99_rel")),
-            min_cosine=_num(d.get("min_cosine")), min_atol=_num(d.get("min_atol")),
-            min_rtol=_num(d.get("min_rtol")),
-            worst=[WorstRow.from_dict(w) for w in d.get("worst_rows", [])],
-            message=d.get("message"),
-        )
-
-
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[v]
-    return float(v)
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3g}"
-
-
-def _fmt_up(v: float | None) -> str:
-    """Three significant digits, rounded up: a tolerance printed as "passes at" passes."""
-    if v is None:
-        return "n/a"
-    if not np.isfinite(v) or v == 0:
-        return f"{v:g}"
-    text = f"{v:.3g}"
-    if float(text) < v:
-        exp = int(np.floor(np.log10(abs(v)))) - 2
-        text = f"{(np.ceil(v / 10.0 ** exp) * 10.0 ** exp):.3g}"
-        if float(text) < v:  # rounding in the power of ten
-            text = f"{np.nextafter(float(text), np.inf):.17g}"
-    return text
+#: the names the parity search reads (one definition each, in baton.tolerance)
+_as_array, _row_view = as_array, row_view
 
 
 RowInputs = Callable[[int], dict[str, Any]]
@@ -155,45 +44,17 @@ def compare(
     row_inputs: RowInputs | None = None,
 ) -> OutputDiff:
     """Compare the converted model's ``actual`` output with the original's ``expected``."""
-    exp, act = np.asarray(expected), _as_array(actual)
+    exp, act = np.asarray(expected), as_array(actual)
     rows = len(exp) if exp.ndim else 1
-    aligned = _aligned(exp, act)
-    if aligned is None:
+    fitted = aligned(exp, act)
+    if fitted is None:
         return OutputDiff(
             name, kind, rows, False, tolerance, mismatched_rows=rows,
             message=f"shape differs: original {list(exp.shape)}, ONNX {list(act.shape)}",
         )
-    exp = aligned
-    if kind in LABEL_KINDS or not (_numeric(exp) and _numeric(act)):
-        return _compare_labels(name, kind, exp, act, tolerance, row_inputs)
-    return _compare_numbers(name, kind, exp, act, tolerance, row_inputs)
-
-
-def _aligned(exp: np.ndarray, act: np.ndarray) -> np.ndarray | None:
-    """``exp`` in ``act``'s shape when both hold the same rows, else None: (N,) and (N, 1)
-    hold the same rows; (N, 1) and (1, N) do not."""
-    if exp.shape == act.shape:
-        return exp
-    same_rows = exp.ndim == 0 or act.ndim == 0 or len(exp) == len(act)
-    if same_rows and exp.size == act.size and exp.squeeze().shape == act.squeeze().shape:
-        return exp.reshape(act.shape)
-    return None
-
-
-def _as_array(value: Any) -> np.ndarray:
-    """onnxruntime's outputs as arrays; a ZipMap (list of dicts) becomes [rows, classes]."""
-    if isinstance(value, list) and value and isinstance(value[0], dict):
-        keys = list(value[0])
-        return np.asarray([[r[k] for k in keys] for r in value], dtype=np.float64)
-    return np.asarray(value)
-
-
-def _numeric(a: np.ndarray) -> bool:
-    return a.dtype.kind in "fiub"
-
-
-def _row_view(a: np.ndarray) -> np.ndarray:
-    return a.reshape(len(a), -1) if a.ndim else a.reshape(1, 1)
+    if compared_as_labels(kind, fitted, act):
+        return _compare_labels(name, kind, fitted, act, tolerance, row_inputs)
+    return _compare_numbers(name, kind, fitted, act, tolerance, row_inputs)
 
 
 def _shown(v: np.ndarray) -> Any:
@@ -204,11 +65,8 @@ def _shown(v: np.ndarray) -> Any:
 
 def _compare_labels(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol: Tolerance,
                     row_inputs: RowInputs | None) -> OutputDiff:
-    e, a = _row_view(exp), _row_view(act)
-    if _numeric(e) and _numeric(a):
-        same = (e == a).all(axis=1)
-    else:
-        same = (np.vectorize(_text)(e) == np.vectorize(_text)(a)).all(axis=1)
+    e, a = row_view(exp), row_view(act)
+    same = labels_equal(e, a)
     rows = len(e)
     agreement = float(same.mean()) if rows else 1.0
     bad = np.flatnonzero(~same)
@@ -220,28 +78,16 @@ def _compare_labels(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol:
     )
 
 
-def _text(v: Any) -> str:
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
-
-
 def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol: Tolerance,
                      row_inputs: RowInputs | None) -> OutputDiff:
-    b = _row_view(exp).astype(np.float64)
-    a = _row_view(act).astype(np.float64)
+    b = row_view(exp).astype(np.float64)
+    a = row_view(act).astype(np.float64)
     rows = len(b)
+    c = closeness(b, a, tol)
+    equal, err, ok, mag, finite_b = c.equal, c.err, c.ok, c.magnitude, c.finite
+    mag_b = c.finite_magnitude
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        equal = (a == b) | (np.isnan(a) & np.isnan(b))
-        err = np.where(equal, 0.0, np.abs(a - b))
-        err = np.where(np.isnan(err), np.inf, err)  # NaN on one side only
-        mag = np.abs(b)
-        finite_b = np.isfinite(b)
-        mag_b = np.where(finite_b, mag, 0.0)
         bound = tol.atol + tol.rtol * mag_b
-        ok = equal | (finite_b & (err <= bound))
         rel = np.where(err == 0, 0.0,
                        np.where((mag > 0) & np.isfinite(mag), err / mag, np.inf))
         need_atol = np.where(ok & equal, 0.0, np.where(finite_b, err - tol.rtol * mag, np.inf))
@@ -252,7 +98,7 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
         need_rtol = np.where(finite_b | equal, need_rtol, np.inf)
         ratio = np.where(err == 0, 0.0, np.where(bound > 0, err / bound, np.inf))
         row_ratio = ratio.max(axis=1) if b.shape[1] else np.zeros(rows)
-    row_ok = ok.all(axis=1) if b.shape[1] else np.ones(rows, dtype=bool)
+    row_ok = np.asarray(ok.all(axis=1)) if b.shape[1] else np.ones(rows, dtype=bool)
     flat_err, flat_rel = err.reshape(-1), rel.reshape(-1)
     row_err = err.max(axis=1) if b.shape[1] else np.zeros(rows)
     # by error relative to the tolerance, then (when the tolerance is 0 and every ratio is
@@ -325,28 +171,3 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float | None:
         cos = np.where(den > 0, num / den, np.where(np.all(a == b, axis=1), 1.0, 0.0))
     finite = cos[np.isfinite(cos)]
     return float(finite.min()) if finite.size else None
-
-
-def rows_agree(kind: str, expected: Any, actual: Any, tolerance: Tolerance) -> np.ndarray:
-    """Per row, whether the converted model's output agrees with the original's, by the same
-    test as :func:`compare` (``mismatched_rows`` counts the ``False``); for the parity search,
-    which needs to know *which* rows of a batch diverge."""
-    exp, act = np.asarray(expected), _as_array(actual)
-    aligned = _aligned(exp, act)
-    if aligned is None:
-        return np.zeros(len(exp) if exp.ndim else 1, dtype=bool)
-    exp = aligned
-    e, a = _row_view(exp), _row_view(act)
-    if kind in LABEL_KINDS or not (_numeric(e) and _numeric(a)):
-        if _numeric(e) and _numeric(a):
-            return np.asarray((e == a).all(axis=1))
-        return np.asarray((np.vectorize(_text)(e) == np.vectorize(_text)(a)).all(axis=1))
-    b, x = e.astype(np.float64), a.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        equal = (x == b) | (np.isnan(x) & np.isnan(b))
-        err = np.where(equal, 0.0, np.abs(x - b))
-        err = np.where(np.isnan(err), np.inf, err)
-        finite_b = np.isfinite(b)
-        bound = tolerance.atol + tolerance.rtol * np.where(finite_b, np.abs(b), 0.0)
-        ok = equal | (finite_b & (err <= bound))
-    return ok.all(axis=1) if b.shape[1] else np.ones(len(b), dtype=bool)

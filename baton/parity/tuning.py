@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from baton.manifest import Tuning
 from baton.parity.compare import compare
 from baton.runtime.providers import RunSettings
 from baton.runtime.session import make_ort_session
@@ -33,8 +34,8 @@ MIN_ROUNDS, MAX_ROUNDS = 5, 400
 def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
                  expected: Mapping[str, Any], outputs: list[TensorSpec],
                  tolerances: Mapping[str, Tolerance], run: RunSettings | None = None,
-                 *, seconds: float = SECONDS, seed: int = 0) -> dict[str, Any]:
-    """Choose a graph optimisation level; returns the manifest's ``runtime`` section."""
+                 *, seconds: float = SECONDS, seed: int = 0) -> Tuning:
+    """Choose a graph optimisation level: the manifest's ``runtime`` section."""
     run = run or RunSettings()
     names = [o.name for o in outputs]
     sessions = {lvl: make_ort_session(model_bytes,
@@ -68,8 +69,7 @@ def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
             chosen = best
     elif passing:  # onnxruntime's default failed parity where a lighter level passes
         chosen = min(medians, key=medians.__getitem__)
-    return {
-        "graph_optimization_level": chosen,
+    return Tuning(chosen, {
         "tuning": {
             "measured_at_batch": 1,
             "rounds": rounds,
@@ -78,4 +78,4 @@ def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
             "rule": f"onnxruntime's default 'all' unless a level passing parity is "
                     f"{MARGIN:.0%} faster in interleaved runs",
         },
-    }
+    })

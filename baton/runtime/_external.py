@@ -48,29 +48,36 @@ def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: memoryview, start: int, end: int):  # type: ignore[no-untyped-def]
-    """(field number, varint value or None, (start, end) of a length-delimited field)."""
+def records(buf: memoryview, start: int, end: int):  # type: ignore[no-untyped-def]
+    """Every field of the message in ``buf[start:end]``: (field number, wire type, the
+    varint's value for wire type 0, else the (start, end) of its bytes)."""
     pos = start
     while pos < end:
         key, pos = _varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if wire == 0:
             value, pos = _varint(buf, pos, end)
-            yield number, value, None
-        elif wire == 1:
-            pos += 8
-        elif wire == 2:
+            yield number, wire, value
+            continue
+        if wire == 2:
             size, pos = _varint(buf, pos, end)
-            if pos + size > end:
-                raise MalformedModel("a field runs past the end of its message")
-            yield number, None, (pos, pos + size)
-            pos += size
-        elif wire == 5:
-            pos += 4
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
         else:
             raise MalformedModel(f"unknown wire type {wire}")
-    if pos != end:
-        raise MalformedModel("a field runs past the end of its message")
+        if pos + size > end:
+            raise MalformedModel("a field runs past the end of its message")
+        yield number, wire, (pos, pos + size)
+        pos += size
+
+
+def _fields(buf: memoryview, start: int, end: int):  # type: ignore[no-untyped-def]
+    """(field number, varint value or None, (start, end) of a length-delimited field)."""
+    for number, wire, value in records(buf, start, end):
+        if wire == 0:
+            yield number, value, None
+        elif wire == 2:
+            yield number, None, value
 
 
 def _text(buf: memoryview, span: tuple[int, int]) -> str:

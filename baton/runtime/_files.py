@@ -14,13 +14,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from baton.errors import BundleError, BundleIntegrityError, UsageError
-from baton.runtime._manifest import check_manifest
+from baton.manifest import SCHEMA_VERSION, Manifest
+from baton.results.files import FileCheck
 
 MANIFEST = "baton.json"
 MODEL = "model.onnx"
 REPORT = "report.json"
 GOLDEN_DIR = "test_data_set_0"
-SCHEMA_VERSION = 1
 DIGEST_PREFIX = "sha256:"
 
 #: the largest file of each kind a bundle may hold, checked before it is read (a zip's
@@ -74,21 +74,24 @@ class BundleFiles:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._zip: zipfile.ZipFile | None = None
+        #: a zipped bundle: its archive is opened for each read and closed with it (no
+        #: file handle stays open between reads)
+        self._zipped = False
         self._members: dict[str, zipfile.ZipInfo] = {}
         self._hashes: dict[str, str] = {}
         if self.path.is_dir():
             pass
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
             try:
-                self._zip = zipfile.ZipFile(self.path)
+                with zipfile.ZipFile(self.path) as archive:
+                    self._members = {i.filename: i for i in archive.infolist()}
             except (zipfile.BadZipFile, OSError, ValueError) as exc:
                 raise BundleError(
                     f"{self.path} is not a readable zip archive",
                     expected="a zipped bundle written by 'baton convert' or 'zip -r'",
                     found=str(exc)[:200], hint="re-create or re-download the bundle",
                 ) from exc
-            self._members = {i.filename: i for i in self._zip.infolist()}
+            self._zipped = True
             self._prefix = self._zip_prefix()
         elif self.path.is_file():
             raise BundleError(
@@ -114,7 +117,6 @@ class BundleFiles:
             )
 
     def _zip_prefix(self) -> str:
-        assert self._zip is not None
         names = list(self._members)
         if MANIFEST in names:
             return ""
@@ -137,7 +139,7 @@ class BundleFiles:
         return full
 
     def exists(self, name: str) -> bool:
-        if self._zip is not None:
+        if self._zipped:
             member = self._members.get(self._prefix + _safe_name(name, str(self.path)))
             return member is not None and not member.is_dir()
         return self._resolve(name).is_file()
@@ -145,12 +147,12 @@ class BundleFiles:
     @property
     def directory(self) -> Path | None:
         """The bundle's directory, or None for a zipped bundle."""
-        return None if self._zip is not None else self.path.resolve()
+        return None if self._zipped else self.path.resolve()
 
     def size(self, name: str) -> int:
         """A file's size in bytes (a zip member's declared size)."""
         self._require(name)
-        if self._zip is not None:
+        if self._zipped:
             return self._members[self._prefix + _safe_name(name, str(self.path))].file_size
         return self._resolve(name).stat().st_size
 
@@ -174,8 +176,12 @@ class BundleFiles:
                 hint="this is not a bundle baton wrote; re-create it with 'baton convert'",
             )
         try:
-            if self._zip is not None:
-                return self._zip.open(self._prefix + _safe_name(name, str(self.path)))
+            if self._zipped:
+                # the member read keeps the archive's file open until it is closed; the
+                # ZipInfo read at open time fixes the member's place and size
+                info = self._members[self._prefix + _safe_name(name, str(self.path))]
+                with zipfile.ZipFile(self.path) as archive:
+                    return archive.open(info)
             return open(self._resolve(name), "rb")  # noqa: SIM115 - closed by the caller
         except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
             raise self._unreadable(name, exc) from exc
@@ -216,8 +222,8 @@ class BundleFiles:
             self._hashes[name] = self._stream(name, keep=False)[0]
         return self._hashes[name]
 
-    def manifest(self) -> dict[str, Any]:
-        """The manifest, checked to have the shape 'baton convert' writes."""
+    def manifest(self) -> Manifest:
+        """The manifest, typed, once checked to have the shape 'baton convert' writes."""
         try:
             data = json.loads(self.read(MANIFEST), parse_constant=_no_constant)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -235,24 +241,24 @@ class BundleFiles:
                 found=f"schema_version {version!r}"[:200],
                 hint="use the baton release that wrote it, or re-create the bundle",
             )
-        manifest = check_manifest(data, str(self.path))
-        for name in manifest["files"]:
+        manifest = Manifest.parse(data, str(self.path))
+        for name in manifest.files:
             _safe_name(name, str(self.path))
         return manifest
 
-    def needed(self, manifest: dict[str, Any]) -> list[str]:
+    def needed(self, manifest: Manifest) -> list[str]:
         """The files baton reads from this bundle: the model, and the golden vectors and
         report where present. Each must be listed in the manifest (and so hashed)."""
         golden = [f"{GOLDEN_DIR}/{prefix}_{i}.pb" for key, prefix in (("inputs", "input"),
                                                                        ("outputs", "output"))
-                  for i in range(len(manifest[key]))]
+                  for i in range(len(getattr(manifest, key)))]
         return [MODEL] + [n for n in (*golden, REPORT) if self.exists(n)]
 
-    def integrity(self, manifest: dict[str, Any]) -> list[FileCheck]:
+    def integrity(self, manifest: Manifest) -> list[FileCheck]:
         """Compare every file the manifest lists against its sha256; a file baton needs
         that the manifest does not list is a failure too (``expected`` None)."""
         checks = []
-        listed = manifest["files"]
+        listed = manifest.files
         for name, expected in sorted(listed.items()):
             if not self.exists(name):
                 checks.append(FileCheck(name, expected, None))
@@ -264,16 +270,16 @@ class BundleFiles:
                                         else None))
         return checks
 
-    def digest(self, manifest: dict[str, Any]) -> str:
+    def digest(self, manifest: Manifest) -> str:
         """The bundle's digest: the sha256 of ``sha256sum``'s output for baton.json and
         every file the manifest lists, by name in byte order, as ``sha256:<hex>``. Computed
         from the files as they are (a changed file changes it), stored nowhere inside."""
         hashes = {MANIFEST: self.sha256(MANIFEST)}
-        for name in manifest["files"]:
+        for name in manifest.files:
             hashes[name] = self.sha256(name) if self.exists(name) else "missing"
         return digest_of(hashes)
 
-    def check_digest(self, manifest: dict[str, Any], expected: str) -> None:
+    def check_digest(self, manifest: Manifest, expected: str) -> None:
         """Raise BundleIntegrityError unless the bundle's digest is ``expected``."""
         want = parse_digest(expected)
         found = self.digest(manifest)
@@ -286,7 +292,7 @@ class BundleFiles:
                 "digest",
             )
 
-    def check_integrity(self, manifest: dict[str, Any]) -> None:
+    def check_integrity(self, manifest: Manifest) -> None:
         bad = [c for c in self.integrity(manifest) if not c.ok]
         if bad:
             raise BundleIntegrityError(
@@ -303,32 +309,3 @@ class BundleFiles:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (baton writes no NaN or Infinity in a manifest)")
-
-
-class FileCheck:
-    __slots__ = ("name", "expected", "found")
-
-    def __init__(self, name: str, expected: str | None, found: str | None) -> None:
-        self.name = name
-        #: the sha256 the manifest lists; None for a file baton needs that it does not list
-        self.expected = expected
-        #: the file's sha256; None when it is missing
-        self.found = found
-
-    @property
-    def ok(self) -> bool:
-        return self.expected is not None and self.found == self.expected
-
-    def describe(self) -> str:
-        """What is wrong with the file, in a few words ('' when nothing is)."""
-        if self.ok:
-            return ""
-        if self.expected is None:
-            return "NOT LISTED in baton.json" + ("" if self.found is not None else
-                                                 ", and missing")
-        if self.found is None:
-            return "MISSING"
-        return f"DIFFERS (expected sha256 {self.expected[:12]}…, found {self.found[:12]}…)"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.name, "expected": self.expected, "found": self.found, "ok": self.ok}

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baton.errors import UsageError
+from baton.manifest import OPTIMIZATION_LEVELS
 
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-#: graph optimisation levels, by the name baton records in a bundle's manifest
-OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 SKIPPED_NO_CUDA = "skipped: no CUDA execution provider"
 
 
@@ -36,10 +35,6 @@ def available_providers() -> list[str]:
     import onnxruntime as ort
 
     return list(ort.get_available_providers())
-
-
-def is_available(provider: str) -> bool:
-    return full_name(provider) in available_providers()
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,21 @@ from typing import Any
 
 import numpy as np
 
-from baton.errors import BatonError, BundleError, BundleIntegrityError, InputValidationError
+from baton.errors import (
+    BatonError,
+    BundleError,
+    BundleIntegrityError,
+    InputValidationError,
+    ParityError,
+    ort_error,
+)
+from baton.manifest import Manifest
 from baton.runtime._external import MalformedModel, external_references
 from baton.runtime._files import MODEL, BundleFiles, _safe_name
-from baton.runtime.providers import (  # noqa: F401 - re-exported
-    PROVIDER_NAMES,
-    RunSettings,
-    available_providers,
-)
+from baton.runtime._golden import read_golden
+from baton.runtime.providers import PROVIDER_NAMES, RunSettings, available_providers, full_name
 from baton.schema import TensorSpec, cast_to_spec, to_feeds
+from baton.tolerance import disagreement
 
 #: onnxruntime's session option: the folder external data of a model given as bytes is
 #: read from
@@ -89,16 +95,15 @@ class Session:
             self.files.check_integrity(self.manifest)
         model = self.files.read(MODEL)
         external = external_data_folder(self.files, self.manifest, model)
-        self.inputs = [TensorSpec.from_dict(d) for d in self.manifest["inputs"]]
-        self.outputs = [TensorSpec.from_dict(d) for d in self.manifest["outputs"]]
+        self.inputs: list[TensorSpec] = self.manifest.inputs
+        self.outputs: list[TensorSpec] = self.manifest.outputs
         self._input_names = frozenset(s.name for s in self.inputs)
         self._text_inputs = [s.name for s in self.inputs if s.dtype == "string"]
-        tuned = self.manifest.get("runtime", {})
         #: how the onnxruntime session is made: the providers (CPU last, as onnxruntime's
         #: fallback) and the graph optimisation level chosen at conversion
         self.settings = RunSettings(
             providers=_usable(providers or ("cpu",)), tf32=tf32,
-            optimization=str(tuned.get("graph_optimization_level", "all")),
+            optimization=self.manifest.optimization,
         )
         try:
             self._session = make_ort_session(model, settings=self.settings,
@@ -106,10 +111,9 @@ class Session:
         except BatonError:
             raise
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise BundleError(
-                f"onnxruntime cannot load {MODEL} from {self.files.path}",
+            raise ort_error(
+                exc, BundleError, f"onnxruntime cannot load {MODEL} from {self.files.path}",
                 expected="a model this onnxruntime can run",
-                found=str(exc).strip().splitlines()[0][:300],
                 hint="run 'baton verify' on the bundle (the file may be damaged); if it is "
                 "intact, compare this onnxruntime's version with onnx.onnxruntime_version "
                 "in baton.json",
@@ -118,16 +122,13 @@ class Session:
         self._n_inputs = len(self._session.get_inputs())
         _check_names(self.files, self._input_names, [i.name for i in self._session.get_inputs()],
                      {s.name for s in self.outputs}, self.output_names)
-        # onnxruntime's C++ session under InferenceSession (not public API: if a release
-        # renames it, every call takes the public, validated path)
-        binding = getattr(self._session, "_sess", None)
-        self._binding = getattr(binding, "run", None)
+        self._binding = _direct_run(self._session)
         if self_check:
             self.self_check()
 
     @property
     def name(self) -> str:
-        return str(self.manifest.get("name", "model"))
+        return self.manifest.name
 
     @property
     def providers(self) -> list[str]:
@@ -150,17 +151,7 @@ class Session:
         expected float64 [N, 1], got string [3]``.
         """
         names = self.output_names if outputs is None else list(outputs)
-        if (self._binding is not None and isinstance(feeds, dict)
-                and len(feeds) == self._n_inputs
-                and set(map(type, feeds.values())) == _ARRAYS
-                and all(a.dtype.isnative for a in feeds.values())
-                and all(feeds[n].dtype.kind in "OU" for n in self._text_inputs if n in feeds)):
-            # Arrays go straight to onnxruntime's binding, which checks names, dtypes, ranks
-            # and fixed dimensions in C++ (InferenceSession.run re-checks names in Python
-            # first: 10 us on 31 inputs). Lists (which it would cast, 1.5 -> 1), bytes and
-            # structured arrays (which it reads as raw bytes for text inputs) and arrays in
-            # the other byte order (which it reads as if native: it matches dtypes by type
-            # number) take the path below.
+        if self._binding is not None and self._direct(feeds):
             try:
                 return dict(zip(names, self._binding(names, feeds, None)))
             except Exception:  # noqa: BLE001 - untyped errors: validated and explained below
@@ -170,17 +161,30 @@ class Session:
             values = self._session.run(names, arrays)
         except Exception as exc:  # noqa: BLE001
             unknown = [n for n in names if n not in self.output_names]
-            raise InputValidationError(
+            raise ort_error(
+                exc, InputValidationError,
                 "onnxruntime rejected the inputs" if not unknown else
                 f"unknown output {unknown[0]!r}",
                 expected="outputs " + ", ".join(map(repr, self.output_names)) if unknown
                 else "inputs the model can run on",
-                found=str(exc).strip().splitlines()[0][:300],
                 hint="ask for the model's outputs by name" if unknown else
                 "check the values (e.g. categories, index ranges) and the batch sizes of "
                 "the inputs agree",
             ) from exc
         return dict(zip(names, values))
+
+    def _direct(self, feeds: Any) -> bool:
+        """Whether ``feeds`` may go straight to onnxruntime's binding (:func:`_direct_run`):
+        a dict of exactly the inputs' count of native-order ndarrays, text as str/object.
+
+        The binding checks names, dtypes, ranks and fixed dimensions in C++. Lists (which
+        it would cast, 1.5 -> 1), bytes and structured arrays (which it reads as raw bytes
+        for text inputs) and arrays in the other byte order (which it reads as if native:
+        it matches dtypes by type number) take the validated path."""
+        return (isinstance(feeds, dict) and len(feeds) == self._n_inputs
+                and set(map(type, feeds.values())) == _ARRAYS
+                and all(a.dtype.isnative for a in feeds.values())
+                and all(feeds[n].dtype.kind in "OU" for n in self._text_inputs if n in feeds))
 
     def validate(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The feeds checked against the schema and converted, or InputValidationError."""
@@ -231,29 +235,33 @@ class Session:
     def self_check(self) -> None:
         """Run the golden vectors; raise ParityError when an output is out of the bundle's
         tolerance (``|actual - golden| <= atol + rtol * |golden|``, labels exactly)."""
-        from baton.errors import ParityError
+        for name, problem in self.golden_problems(*self._golden()).items():
+            raise ParityError(
+                f"this machine's onnxruntime does not reproduce the golden output "
+                f"{name!r} of {self.files.path}",
+                expected="the golden outputs within the bundle's tolerances",
+                found=problem,
+                hint="run 'baton verify' here for the full report; check the "
+                "onnxruntime version against onnx.onnxruntime_version in baton.json",
+            )
 
-        golden_in, golden_out = self._golden()
-        actual = self.run(golden_in)
-        tolerances = self.manifest.get("tolerances", {})
+    def golden_problems(self, golden_in: Mapping[str, np.ndarray],
+                        golden_out: Mapping[str, np.ndarray]) -> dict[str, str]:
+        """Run ``golden_in``; for each output of ``golden_out`` that this machine does not
+        reproduce within the bundle's tolerance (:func:`baton.tolerance.disagreement`), why.
+        """
+        actual = self.run(dict(golden_in))
+        problems = {}
         for o in self.outputs:
             if o.name not in golden_out:
                 continue
-            problem = _disagreement(golden_out[o.name], actual[o.name], o.kind or "tensor",
-                                    tolerances.get(o.name, {}))
+            problem = disagreement(o.kind or "tensor", golden_out[o.name], actual[o.name],
+                                   self.manifest.tolerance(o.name))
             if problem:
-                raise ParityError(
-                    f"this machine's onnxruntime does not reproduce the golden output "
-                    f"{o.name!r} of {self.files.path}",
-                    expected="the golden outputs within the bundle's tolerances",
-                    found=problem,
-                    hint="run 'baton verify' here for the full report; check the "
-                    "onnxruntime version against onnx.onnxruntime_version in baton.json",
-                )
+                problems[o.name] = problem
+        return problems
 
     def _golden(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        from baton.bundle import read_golden
-
         golden_in, golden_out = read_golden(self.files, self.manifest)
         if not golden_in:
             raise BundleError(f"{self.files.path} holds no golden vectors",
@@ -265,7 +273,7 @@ class Session:
 _ARRAYS = {np.ndarray}
 
 
-def external_data_folder(files: BundleFiles, manifest: Mapping[str, Any], model: bytes
+def external_data_folder(files: BundleFiles, manifest: Manifest, model: bytes
                          ) -> str | None:
     """The folder onnxruntime may read ``model``'s external data from: the bundle's own
     directory, once every location the model refers to is a file of the bundle that the
@@ -280,7 +288,7 @@ def external_data_folder(files: BundleFiles, manifest: Mapping[str, Any], model:
         return None
     for tensor, location in references:
         name = _safe_name(location, str(files.path)) if location else ""
-        if not name or name not in manifest["files"] or not files.exists(name):
+        if not name or name not in manifest.files or not files.exists(name):
             raise BundleIntegrityError(
                 f"{MODEL} in {files.path} keeps the data of tensor {tensor!r} in "
                 f"{location!r}, which is not a file the bundle lists",
@@ -314,8 +322,6 @@ def _usable(providers: Sequence[str]) -> tuple[str, ...]:
     """The providers this onnxruntime has, in the given order; a warning for the others."""
     import warnings
 
-    from baton.runtime.providers import full_name
-
     have = available_providers()
     kept = tuple(p for p in providers if full_name(p) in have)
     dropped = [p for p in providers if full_name(p) not in have]
@@ -326,24 +332,12 @@ def _usable(providers: Sequence[str]) -> tuple[str, ...]:
     return kept or ("cpu",)
 
 
-def _disagreement(golden: np.ndarray, actual: Any, kind: str, tol: Mapping[str, float]
-                  ) -> str | None:
-    """Why ``actual`` differs from ``golden`` beyond tolerance, or None (NaN == NaN)."""
-    exp, act = np.asarray(golden), np.asarray(actual)
-    if exp.shape != act.shape:
-        if exp.size != act.size:
-            return f"shape {list(act.shape)}, golden {list(exp.shape)}"
-        act = act.reshape(exp.shape)
-    rows = max(len(exp), 1) if exp.ndim else 1
-    if kind == "label" or exp.dtype.kind not in "fiub" or act.dtype.kind not in "fiub":
-        same = (exp == act).reshape(rows, -1).all(axis=1)
-        if same.mean() < float(tol.get("agreement", 1.0)):
-            return f"{int((~same).sum())} of {rows} labels differ"
+def _direct_run(session: Any) -> Any:
+    """The ``run`` of onnxruntime's C++ session under an ``InferenceSession``, or None.
+
+    Not public API: ``InferenceSession.run`` re-checks input names in Python before it calls
+    this (10 us on 31 inputs, a third of a small model's run). If a release renames it, or
+    ``BATON_DIRECT_RUN=0`` is set, every call takes the public, validated path."""
+    if os.environ.get("BATON_DIRECT_RUN", "1") == "0":
         return None
-    e, a = exp.astype(np.float64), act.astype(np.float64)
-    ok = np.isclose(a, e, atol=float(tol.get("atol", 1e-5)), rtol=float(tol.get("rtol", 1e-4)),
-                    equal_nan=True)
-    if ok.all():
-        return None
-    worst = float(np.nanmax(np.abs(a - e)[~ok])) if np.isfinite(a - e)[~ok].any() else np.nan
-    return f"{int((~ok).sum())} values out of tolerance, worst abs difference {worst:.3g}"
+    return getattr(getattr(session, "_sess", None), "run", None)

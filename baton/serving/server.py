@@ -104,22 +104,11 @@ class ModelServer:
         log.info("model %r is ready", self.name)
 
     def _warm_up(self) -> str | None:
-        from baton.parity.compare import compare
-        from baton.tolerance import Tolerance
-
         try:
             golden_in, golden_out = _golden_vectors(self.session)
         except BundleError as exc:  # never ready without golden outputs to compare with
             return HttpError.bad_request(exc).message
-        actual = self.session.run(golden_in)
-        tolerances = {k: Tolerance.from_dict(v)
-                      for k, v in self.session.manifest.get("tolerances", {}).items()}
-        failed = []
-        for spec in self.session.outputs:
-            if spec.name not in actual or not compare(
-                    spec.name, spec.kind or "tensor", golden_out[spec.name], actual[spec.name],
-                    tolerances.get(spec.name, Tolerance())):
-                failed.append(spec.name)
+        failed = list(self.session.golden_problems(golden_in, golden_out))
         if failed:
             return (f"output{'s' if len(failed) > 1 else ''} {', '.join(map(repr, failed))} "
                     "differ from the bundle's golden outputs beyond its tolerances "
@@ -176,8 +165,8 @@ class ModelServer:
 def _golden_vectors(session: Session) -> tuple[dict[str, Any], dict[str, Any]]:
     """The bundle's golden inputs and outputs, one for every input and output, or a
     BundleError: the server proves a bundle on them before it is ready, and cannot without."""
-    from baton.bundle import read_golden
     from baton.runtime._files import GOLDEN_DIR
+    from baton.runtime._golden import read_golden
 
     golden_in, golden_out = read_golden(session.files, session.manifest)
     lacking = ([s.name for s in session.inputs if s.name not in golden_in]
@@ -250,7 +239,7 @@ def make_app(server: ModelServer) -> Any:
         return JSONResponse({"ready": True})
 
     async def server_metadata(request: Request) -> Response:
-        from baton import __version__
+        from baton._version import __version__
 
         return JSONResponse({"name": "baton", "version": __version__,
                              "extensions": ["binary_tensor_data"]})

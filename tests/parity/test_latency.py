@@ -307,3 +307,22 @@ def test_bad_config_names_the_file(tmp_path: Path, content: str) -> None:
     with pytest.raises(UsageError) as info:
         resolve_budgets([], tmp_path)
     assert "baton.toml" in str(info.value)
+
+
+@pytest.mark.parametrize("function", ["bench", "check_budgets"])
+def test_parity_is_handed_the_converter_it_runs_the_original_with(tmp_path: Path,
+                                                                  function: str) -> None:
+    """parity never looks converters up: a model without its converter is a usage error."""
+    from sklearn.linear_model import LinearRegression
+
+    import baton
+    from baton.parity import latency
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    model = LinearRegression().fit(X, X.sum(axis=1))
+    path = baton.convert(model, X, tune=False).save(tmp_path / "lr.baton")
+    call = (lambda: latency.bench(path, model=model)) if function == "bench" else (
+        lambda: latency.check_budgets(path, X, [latency.Budget.parse("cpu:batch=1:p99<=1s", "t")],
+                                      model=model))
+    with pytest.raises(UsageError, match="converter"):
+        call()

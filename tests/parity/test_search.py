@@ -1,4 +1,4 @@
-"""The parity search (baton/parity/search.py): it finds a divergence that lives only on a
+"""The parity search (baton/parity/search/): it finds a divergence that lives only on a
 narrow band the data never reaches, raises no false alarm on baton's own conversions, and
 reports its cost, its domain rejections and reproducible counterexamples."""
 

@@ -72,12 +72,30 @@ def refused(sess: Session, values: Any, *patterns: str) -> InputValidationError:
 def test_non_native_byte_order_gives_the_native_values(sessions: dict[str, Session], dtype: str,
                                                        data: st.DataObject) -> None:
     native = np.dtype("U4") if dtype == "string" else np.dtype(dtype)
-    arr = data.draw(hnp.arrays(native, st.tuples(st.integers(1, 5), st.just(2))))
+    # text without lone surrogates, which no UTF-8 encodes (refused: the test below)
+    elements = st.text(st.characters(exclude_categories=("Cs",)), max_size=4) if (
+        dtype == "string") else None
+    arr = data.draw(hnp.arrays(native, st.tuples(st.integers(1, 5), st.just(2)),
+                               elements=elements))
     other = swapped(arr)
     assert not other.dtype.isnative
     np.testing.assert_array_equal(other, arr)  # the same values, compared by numpy
     got = run_x(sessions[dtype], other)
     np.testing.assert_array_equal(got, arr.astype(NATIVE[dtype]))
+
+
+@pytest.mark.parametrize("order", ["=", ">"])
+@pytest.mark.parametrize("form", ["array", "list"])
+def test_lone_surrogates_are_refused_with_a_remedy(sessions: dict[str, Session], order: str,
+                                                  form: str) -> None:
+    """Found by hypothesis: '\\ud800' is a str no UTF-8 encodes; onnxruntime raised a bare
+    UnicodeEncodeError. It is refused like bytes that are not UTF-8, and the remedy works."""
+    values = np.array([["a\ud800", "b"]], dtype=f"{order}U2")
+    err = refused(sessions["string"], values if form == "array" else values.tolist(),
+                  "lone surrogate", r"encode\('utf-8', 'replace'\)")
+    assert err.hint is not None
+    fixed = [[v.encode("utf-8", "replace").decode() for v in row] for row in values.tolist()]
+    assert run_x(sessions["string"], np.array(fixed)).tolist() == [["a?", "b"]]
 
 
 def test_big_endian_text_is_read_as_text(sessions: dict[str, Session]) -> None:

@@ -1,9 +1,15 @@
-"""The shape of ``baton.json``, checked once when a bundle is opened.
+"""``baton.json``, typed: the one place that reads and writes a bundle's manifest.
 
-A manifest that does not have this shape (a wrong type, a missing key, a value out of its
-range) is refused with one :class:`BundleError` naming the key, what was expected and what
-was found, before anything reads it. No import beyond the standard library and baton's
-leaves (the runtime embeds it).
+:meth:`Manifest.parse` checks the JSON's shape first (a wrong type, a missing key, a value
+out of its range is refused with one :class:`BundleError` naming the key, what was expected
+and what was found) and then gives the typed view every reader uses: the inputs and outputs
+as :class:`TensorSpec`, the tolerances as :class:`Tolerance`, the files and their sha256,
+the graph optimisation level, the golden vectors, the parity verdict at conversion.
+:meth:`Manifest.to_dict` is the JSON written. Informational sections (source, converter,
+onnx, parity summaries, the envelope) are kept as they are read, in :attr:`Manifest.info`.
+
+A leaf of the package: no import beyond the standard library and the other leaves (the
+runtime embeds it).
 """
 
 from __future__ import annotations
@@ -12,11 +18,17 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from baton.errors import BundleError
-from baton.runtime.providers import OPTIMIZATION_LEVELS
-from baton.schema import DTYPES
+from baton.schema import DTYPES, TensorSpec
+from baton.tolerance import Tolerance
+
+#: The manifest layout this baton writes and reads.
+SCHEMA_VERSION = 1
+#: onnxruntime's graph optimisation levels, as a bundle's ``runtime`` section names them.
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -176,3 +188,107 @@ def check_manifest(data: Any, where: str) -> dict[str, Any]:
         )
     assert isinstance(data, dict)
     return data
+
+
+#: The keys the typed fields of :class:`Manifest` stand for; the others are informational.
+_TYPED = ("schema_version", "name", "inputs", "outputs", "tolerances", "files", "runtime",
+          "golden")
+
+
+@dataclass(frozen=True)
+class Golden:
+    """Where the golden vectors are and which rows of the sample they are."""
+
+    dir: str = "test_data_set_0"
+    rows: int = 0
+    row_indices: list[Any] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dir": self.dir, "rows": self.rows, "row_indices": self.row_indices}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How onnxruntime sessions of the bundle are made: the graph optimisation level chosen
+    at conversion and, when it was measured, the measurements (``tuning``)."""
+
+    graph_optimization_level: str = "all"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"graph_optimization_level": self.graph_optimization_level, **self.details}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A bundle's ``baton.json``."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    #: every file of the bundle but baton.json, with its sha256
+    files: dict[str, str] = field(default_factory=dict)
+    name: str = "model"
+    tolerances: dict[str, Tolerance] = field(default_factory=dict)
+    runtime: Tuning = field(default_factory=Tuning)
+    golden: Golden | None = None
+    schema_version: int = SCHEMA_VERSION
+    #: the informational sections, as read (source, converter, onnx, precision, parity,
+    #: parity_settings, created, baton_version, envelope, ...)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def optimization(self) -> str:
+        """The graph optimisation level sessions of this bundle are made with."""
+        return self.runtime.graph_optimization_level
+
+    @property
+    def parity_passed(self) -> bool | None:
+        """Whether parity held when the bundle was converted (None: not recorded)."""
+        passed = self.info.get("parity", {}).get("passed")
+        return None if passed is None else bool(passed)
+
+    @property
+    def source_class(self) -> str:
+        return str(self.info.get("source", {}).get("class", "?"))
+
+    def tolerance(self, output: str) -> Tolerance:
+        """The bundle's tolerance for ``output`` (the default when it records none)."""
+        return self.tolerances.get(output, Tolerance())
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> Manifest:
+        """The typed manifest of the JSON ``data`` read from ``where``, or a BundleError
+        naming the first key that does not have a manifest's shape."""
+        checked = check_manifest(data, where)
+        runtime = dict(checked.get("runtime", {}))
+        level = str(runtime.pop("graph_optimization_level", "all"))
+        golden = checked.get("golden")
+        return cls(
+            inputs=[TensorSpec.from_dict(d) for d in checked["inputs"]],
+            outputs=[TensorSpec.from_dict(d) for d in checked["outputs"]],
+            files=dict(checked["files"]),
+            name=str(checked.get("name", "model")),
+            tolerances={k: Tolerance.from_dict(v)
+                        for k, v in checked.get("tolerances", {}).items()},
+            runtime=Tuning(level, runtime),
+            golden=None if golden is None else Golden(
+                str(golden.get("dir", "test_data_set_0")), int(golden.get("rows", 0)),
+                list(golden.get("row_indices", []))),
+            schema_version=int(checked["schema_version"]),
+            info={k: v for k, v in checked.items() if k not in _TYPED},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written as ``baton.json``."""
+        out: dict[str, Any] = {"schema_version": self.schema_version, "name": self.name}
+        out.update(self.info)
+        out.update({
+            "inputs": [s.to_dict() for s in self.inputs],
+            "outputs": [s.to_dict() for s in self.outputs],
+            "tolerances": {k: t.to_dict() for k, t in self.tolerances.items()},
+            "runtime": self.runtime.to_dict(),
+            "files": dict(self.files),
+        })
+        if self.golden is not None:
+            out["golden"] = self.golden.to_dict()
+        return out

@@ -1,0 +1,169 @@
+"""The converter the tree readers share: schema, emission, tolerances and the notes the
+manifest keeps."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from baton.converters._trees.emit import emit
+from baton.converters._trees.heads import OUTPUT_KINDS
+from baton.converters._trees.ir import Ensemble, Head
+
+#: How close a tree model's numbers must be: 1e-6 of the range the outputs span on the
+#: sample (the splits themselves are exact; what is left is the order of summation).
+RANGE_FRACTION = 1e-6
+
+
+class TreeConverter(ABC):
+    """Shared by the tree readers: schema, emission, validation, tolerances.
+
+    A reader subclass sets ``name``, ``framework``, ``extra`` and implements ``accepts``,
+    ``read`` (model -> :class:`Ensemble`, :class:`Head`), ``native_predict`` (the
+    library's own outputs, keyed like the ONNX outputs), ``feature_names`` and
+    ``versions``.
+    """
+
+    name = "trees"
+    framework = "trees"
+    extra = "all"
+
+    @abstractmethod
+    def accepts(self, model: Any) -> bool: ...
+
+    @abstractmethod
+    def read(self, model: Any) -> tuple[Ensemble, Head]: ...
+
+    @abstractmethod
+    def native_predict(self, model: Any, data: Any) -> dict[str, np.ndarray]: ...
+
+    def feature_names(self, model: Any) -> list[str] | None:
+        return None
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def describe(self, model: Any) -> str:
+        cls = type(model)
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    # -- shared -----------------------------------------------------------------------
+
+    def split_points(self, model: Any) -> dict[int, np.ndarray]:
+        """Every numeric split threshold of the original model, by the position of its
+        feature in the prepared data (for the parity search, :mod:`baton.parity.search`)."""
+        ens, _ = self.read(model)
+        return ens.thresholds()
+
+    def prepare(self, model: Any, data: Any) -> Any:
+        from baton.schema import is_dataframe
+
+        names = self.feature_names(model)
+        if is_dataframe(data) and names is not None:
+            from baton.schema import require_columns
+
+            require_columns(data, names)
+            return data[names]
+        return data
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
+        import dataclasses
+
+        from baton.errors import SchemaError
+        from baton.schema import infer_inputs
+
+        prepared = self.prepare(model, sample)
+        (spec,) = infer_inputs(prepared, one_matrix=True)
+        ens, _ = self.read(model)
+        if spec.shape[1] != ens.n_features:
+            raise SchemaError(
+                "the sample does not have the number of features the model was trained on",
+                expected=f"{ens.n_features} features", found=f"{spec.shape[1]} columns",
+                hint="pass rows of the same feature matrix the model was fitted on",
+            )
+        # splits are compared in float64: every numeric input is fed as float64
+        return [dataclasses.replace(spec, dtype="float64")]
+
+    def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        import warnings
+
+        from baton.errors import SchemaError, first_line
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self.native_predict(model, self.prepare(model, data))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SchemaError(
+                f"the original model ({self.describe(model)}) rejected the data",
+                expected="data shaped like the model's training data",
+                found=first_line(exc, 300, with_type=True),
+                hint="pass the same columns and types the model was trained on",
+            ) from exc
+
+    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
+                opset: int | None) -> Any:
+        from baton.converters._graph import output_specs
+        from baton.converters._registry import Conversion
+        from baton.tolerance import Tolerance
+
+        ens, head = self.read(model)
+        onx = emit(ens, head, input_name=inputs[0].name, name=type(model).__name__,
+                   opset=opset)
+        # the outputs' specs as the emitter wrote them, as onnxruntime would report them
+        outputs = output_specs(onx, OUTPUT_KINDS)
+        reference = self.predict(model, sample)
+        tolerances = {}
+        for o in outputs:
+            if o.kind == "label":
+                tolerances[o.name] = Tolerance()
+                continue
+            ref = np.asarray(reference[o.name], dtype=np.float64)
+            finite = ref[np.isfinite(ref)]
+            span = float(finite.max() - finite.min()) if finite.size else 0.0
+            atol = RANGE_FRACTION * (span if span > 0 else max(1.0, float(np.abs(finite).max(
+                initial=0.0))))
+            tolerances[o.name] = Tolerance(atol=atol, rtol=0.0)
+        notes = _notes(ens, head)
+        return Conversion(
+            model=onx, inputs=inputs, outputs=outputs,
+            source={"framework": self.framework, "class": self.describe(model),
+                    "versions": self.versions()},
+            converter={"name": "baton.trees", "version": "1",
+                       "strategy": f"baton tree emitter from the {self.framework} reader",
+                       "attempts": ["float64: ok"], "notes": notes},
+            precision="float64",
+            tolerances=tolerances,
+        )
+
+
+def _notes(ens: Ensemble, head: Head) -> list[str]:
+    """What the manifest says about how the graph reads the library (first: the tree count)."""
+    notes = [f"{len(ens.trees)} trees, float64 splits (ai.onnx.ml TreeEnsemble opset 5)"]
+    if ens.round_to_float32:
+        notes.append("inputs rounded to float32 before the splits, as the library does")
+    if ens.missing_value is not None and not np.isnan(ens.missing_value):
+        notes.append(f"{ens.missing_value!r} read as missing, as the model's missing= says")
+    if ens.categorical and ens.category_range is not None:
+        low, high = ens.category_range
+        notes.append(f"categorical codes outside [{low:.17g}, {high:.17g}) are no category; the "
+                     + ("others are read as missing unless they are integers"
+                        if ens.categorical_values == "exact" else
+                        "others are truncated like int(x)")
+                     + (" after the float32 rounding" if ens.round_to_float32 else ""))
+    elif ens.categorical and ens.categorical_values == "exact":
+        notes.append("categorical values that are not integers are no category and read as "
+                     "missing, as the library's exact category match does")
+    if ens.accumulate == "float32":
+        notes.append("trees added one after another in float32 from the base margin, as "
+                     "the library does")
+    if head.task == "class_index":
+        notes.append("prediction is the index of the largest margin")
+    if head.task == "classification" and head.label_rule != "argmax":
+        notes.append({"raw_argmax": "label: the class of the largest raw score",
+                      "raw>=0": "label: class 1 where the raw score is >= 0",
+                      "raw>0": "label: class 1 where the raw score is > 0"}[head.label_rule]
+                     + ", as the library decides it")
+    return notes
