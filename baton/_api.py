@@ -14,7 +14,7 @@ from baton.bundle import Bundle, cast_expected, golden_rows
 from baton.contract import DynamicDimensions, ParityBatches
 from baton.errors import SchemaError, UsageError, require
 from baton.manifest import Golden, Manifest, Tuning
-from baton.parity.latency import Budget, Progress, TimingPlan
+from baton.parity.latency import BenchResult, Budget, Progress, TimingPlan
 from baton.parity.search import SearchBudget
 from baton.results.report import Report
 from baton.runtime._files import GOLDEN_DIR
@@ -164,6 +164,23 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     return report
 
 
+def bench(bundle_or_onnx: Any, *, model: Any = None, data: Any = None,
+          batches: Sequence[int] = (1, 32, 1024), providers: Sequence[str] = ("cpu",),
+          threads: int | None = None, plan: TimingPlan | None = None, cuda_graph: bool = False,
+          tf32: bool = False, progress: Progress | None = None, data_name: str | None = None
+          ) -> BenchResult:
+    """Time the converted model (and, given ``model``, the original beside it) for each
+    provider and batch size, on ``data`` rows or the bundle's golden vectors
+    (:func:`baton.parity.latency.bench`, handed the model's converter)."""
+    from baton.converters import find_converter
+    from baton.parity.latency import bench as _bench
+
+    return _bench(bundle_or_onnx, model=model,
+                  converter=None if model is None else find_converter(model), data=data,
+                  batches=batches, providers=providers, threads=threads, plan=plan,
+                  cuda_graph=cuda_graph, tf32=tf32, progress=progress, data_name=data_name)
+
+
 def verify(path: str | os.PathLike[str], *, digest: str | None = None) -> Report:
     """Check a bundle's hashes and golden vectors on this machine's onnxruntime; with
     ``digest`` (``sha256:…``, as ``baton inspect`` prints it), also that it is the bundle
@@ -173,4 +190,4 @@ def verify(path: str | os.PathLike[str], *, digest: str | None = None) -> Report
     return _verify(path, digest)
 
 
-__all__ = ["convert", "check", "verify"]
+__all__ = ["bench", "check", "convert", "verify"]

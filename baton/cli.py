@@ -377,10 +377,10 @@ def bench(
     """Time the converted model (and the original beside it) per provider and batch size:
     p50/p95/p99 and throughput with 95 % bootstrap intervals, and the speed-up."""
     import baton
+    from baton._api import bench as run_bench
     from baton._render_latency import progress_bar, render_bench
-    from baton.converters import find_converter, load_model_file
+    from baton.converters import load_model_file
     from baton.parity.latency import TimingPlan
-    from baton.parity.latency import bench as run_bench
 
     batches = _int_list(batch, "--batch")
     providers = [p.strip().lower() for p in provider.split(",") if p.strip()]
@@ -389,9 +389,7 @@ def bench(
     frame = None if data is None else baton.io.read_data(data)
     console = _out()
     with progress_bar(console) as progress:
-        result = run_bench(bundle, model=loaded,
-                           converter=find_converter(loaded) if loaded is not None else None,
-                           data=frame, batches=batches,
+        result = run_bench(bundle, model=loaded, data=frame, batches=batches,
                            providers=providers, threads=threads, plan=plan,
                            cuda_graph=cuda_graph, tf32=tf32, progress=progress,
                            data_name=None if data is None else str(data))

@@ -87,12 +87,22 @@ class Closeness:
     err: np.ndarray  #: |actual - expected|; 0 where equal, inf where NaN on one side only
     finite: np.ndarray  #: the expected value is finite
     magnitude: np.ndarray  #: |expected|
-    ok: np.ndarray  #: within tolerance
+    ok: np.ndarray  #: within the tolerance it was computed for
 
     @property
     def finite_magnitude(self) -> np.ndarray:
         """|expected| where it is finite, else 0 (the bound a non-finite value gets)."""
         return np.where(self.finite, self.magnitude, 0.0)
+
+    def bound(self, atol: float, rtol: float) -> np.ndarray:
+        """``atol + rtol * |expected|``, elementwise (``atol`` where expected is not finite)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return atol + rtol * self.finite_magnitude
+
+    def within(self, atol: float, rtol: float) -> np.ndarray:
+        """The rule, elementwise, at ``atol`` and ``rtol``."""
+        with np.errstate(invalid="ignore"):
+            return self.equal | (self.finite & (self.err <= self.bound(atol, rtol)))
 
 
 def closeness(expected: np.ndarray, actual: np.ndarray, tolerance: Tolerance) -> Closeness:
@@ -103,11 +113,8 @@ def closeness(expected: np.ndarray, actual: np.ndarray, tolerance: Tolerance) ->
         equal = (a == b) | (np.isnan(a) & np.isnan(b))
         err = np.where(equal, 0.0, np.abs(a - b))
         err = np.where(np.isnan(err), np.inf, err)  # NaN on one side only
-        magnitude = np.abs(b)
-        finite = np.isfinite(b)
-        bound = tolerance.atol + tolerance.rtol * np.where(finite, magnitude, 0.0)
-        ok = equal | (finite & (err <= bound))
-    return Closeness(equal, err, finite, magnitude, ok)
+    c = Closeness(equal, err, np.isfinite(b), np.abs(b), equal)
+    return replace(c, ok=c.within(tolerance.atol, tolerance.rtol))
 
 
 def as_array(value: Any) -> np.ndarray:

@@ -449,3 +449,25 @@ def test_digest_of_a_saved_bundle_matches_what_is_on_disk(tmp_path: Path,
     zipped = bundle.save(tmp_path / "again.zip.baton", archive=True)
     assert bundle.digest == inspect_digest(zipped)
     assert os.path.isfile(zipped)
+
+
+def test_a_zipped_bundle_holds_no_file_open_between_reads(tmp_path: Path) -> None:
+    """BundleFiles opens the archive for each read and closes it with the read."""
+    from sklearn.linear_model import LinearRegression
+
+    from baton.runtime import BundleFiles
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    zipped = baton.convert(LinearRegression().fit(X, X.sum(axis=1)), X, tune=False).save(
+        tmp_path / "lr.baton", archive=True)
+
+    def open_on_it() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir()
+                   if os.path.realpath(fd) == str(zipped.resolve()))
+
+    files = BundleFiles(zipped)
+    files.check_integrity(files.manifest())
+    session = Session(zipped, self_check=True)
+    assert session.run({session.inputs[0].name: X[:2]})
+    assert open_on_it() == 0

@@ -85,9 +85,8 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
     rows = len(b)
     c = closeness(b, a, tol)
     equal, err, ok, mag, finite_b = c.equal, c.err, c.ok, c.magnitude, c.finite
-    mag_b = c.finite_magnitude
+    bound = c.bound(tol.atol, tol.rtol)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        bound = tol.atol + tol.rtol * mag_b
         rel = np.where(err == 0, 0.0,
                        np.where((mag > 0) & np.isfinite(mag), err / mag, np.inf))
         need_atol = np.where(ok & equal, 0.0, np.where(finite_b, err - tol.rtol * mag, np.inf))
@@ -117,9 +116,9 @@ def _compare_numbers(name: str, kind: str, exp: np.ndarray, act: np.ndarray, tol
         p99_abs=_stat(flat_err, _p99),
         p99_rel=_stat(flat_rel, _p99),
         min_atol=_passing(max(_stat(need_atol.reshape(-1), np.max) or 0.0, 0.0),
-                          lambda t: t + tol.rtol * mag_b, err, equal, finite_b),
+                          lambda t: bool(c.within(t, tol.rtol).all())),
         min_rtol=_passing(max(_stat(need_rtol.reshape(-1), np.max) or 0.0, 0.0),
-                          lambda t: tol.atol + t * mag_b, err, equal, finite_b),
+                          lambda t: bool(c.within(tol.atol, t).all())),
         worst=worst,
     )
     if kind in VECTOR_KINDS and b.shape[1] > 1:
@@ -142,23 +141,17 @@ def _p99(x: np.ndarray) -> float:
     return float(np.percentile(x, 99, method="higher")) if np.isnan(p) else p
 
 
-def _passing(t: float, bound: Callable[[float], np.ndarray], err: np.ndarray,
-             equal: np.ndarray, finite_b: np.ndarray) -> float:
-    """A minimum tolerance computed by subtraction, rounded up until it really passes.
+def _passing(t: float, passes: Callable[[float], bool]) -> float:
+    """A minimum tolerance computed by subtraction, rounded up until it really ``passes``.
 
     ``err - rtol*|b|`` (or ``(err - atol)/|b|``) can land an ulp below the bound it was
     solved from, so the reported "passes at" value would fail when re-run.
     """
     if not np.isfinite(t):
         return t
-
-    def ok(v: float) -> bool:
-        with np.errstate(invalid="ignore", over="ignore"):
-            return bool(np.all(equal | (finite_b & (err <= bound(v)))))
-
     step = float(np.spacing(t))
     cand = t
-    while not ok(cand) and np.isfinite(cand):
+    while not passes(cand) and np.isfinite(cand):
         cand = t + step
         step *= 2
     return float(cand)

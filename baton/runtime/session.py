@@ -122,6 +122,7 @@ class Session:
         self._n_inputs = len(self._session.get_inputs())
         _check_names(self.files, self._input_names, [i.name for i in self._session.get_inputs()],
                      {s.name for s in self.outputs}, self.output_names)
+        #: how feeds that need no conversion are run (:func:`_direct_run`)
         self._binding = _direct_run(self._session)
         if self_check:
             self.self_check()
@@ -151,7 +152,7 @@ class Session:
         expected float64 [N, 1], got string [3]``.
         """
         names = self.output_names if outputs is None else list(outputs)
-        if self._binding is not None and self._direct(feeds):
+        if self._direct(feeds):
             try:
                 return dict(zip(names, self._binding(names, feeds, None)))
             except Exception:  # noqa: BLE001 - untyped errors: validated and explained below
@@ -333,11 +334,14 @@ def _usable(providers: Sequence[str]) -> tuple[str, ...]:
 
 
 def _direct_run(session: Any) -> Any:
-    """The ``run`` of onnxruntime's C++ session under an ``InferenceSession``, or None.
+    """How feeds that need no conversion run: ``run(names, feeds, run_options)``.
 
-    Not public API: ``InferenceSession.run`` re-checks input names in Python before it calls
-    this (10 us on 31 inputs, a third of a small model's run). If a release renames it, or
-    ``BATON_DIRECT_RUN=0`` is set, every call takes the public, validated path."""
-    if os.environ.get("BATON_DIRECT_RUN", "1") == "0":
-        return None
-    return getattr(getattr(session, "_sess", None), "run", None)
+    Normally the ``run`` of onnxruntime's C++ session under the ``InferenceSession``, which
+    checks names, dtypes, ranks and fixed dimensions itself. It is not public API, but
+    ``InferenceSession.run`` re-checks the input names in Python before it calls it (10 us
+    on 31 inputs, a fifth of a small model's run; docs/benchmarks.md). If a release renames
+    it, or ``BATON_DIRECT_RUN=0`` is set, the public ``InferenceSession.run`` is used."""
+    direct = getattr(getattr(session, "_sess", None), "run", None)
+    if direct is None or os.environ.get("BATON_DIRECT_RUN", "1") == "0":
+        return lambda names, feeds, options: session.run(names, feeds, options)
+    return direct

@@ -51,7 +51,6 @@ from baton.schema.spec import (
 from baton.schema.spec import _as_array as _as_array
 from baton.schema.spec import _column_dtype as _column_dtype
 from baton.schema.spec import _common_dtype as _common_dtype
-from baton.schema.spec import _require_columns as _require_columns
 
 __all__ = [
     "BATCH",

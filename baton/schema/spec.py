@@ -205,8 +205,6 @@ def require_columns(frame: Any, columns: Sequence[str]) -> None:
         )
 
 
-#: the name this check had before it was public (``from baton.schema import _require_columns``)
-_require_columns = require_columns
 
 
 def _as_array(data: Any, what: str) -> np.ndarray:
