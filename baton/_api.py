@@ -12,6 +12,7 @@ import numpy as np
 
 from baton.bundle import Bundle, cast_expected, golden_rows
 from baton.contract import DynamicDimensions, ParityBatches
+from baton.envelope import Envelope
 from baton.errors import SchemaError, UsageError, require
 from baton.manifest import Golden, Manifest, Tuning
 from baton.parity.latency import BenchResult, Budget, Progress, TimingPlan
@@ -24,8 +25,8 @@ from baton.tolerance import ToleranceArg
 
 def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | None = None,
             dynamic: Mapping[str, Mapping[int, str]] | None = None, provider: str = "cpu",
-            require_provider: bool = False, tf32: bool = False, tune: bool = True
-            ) -> Bundle:
+            require_provider: bool = False, tf32: bool = False, tune: bool = True,
+            envelope: EnvelopeArg = None) -> Bundle:
     """Convert a fitted model to an ONNX :class:`Bundle`, proving parity on ``sample``.
 
     ``sample`` holds real inputs (a numpy array or a pandas DataFrame; tensors for
@@ -36,7 +37,10 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     ``{"ids": {1: "seq"}, "mask": {1: "seq"}}``. ``provider="cuda"`` checks parity on
     onnxruntime's CUDA execution provider (TF32 off unless ``tf32``); without one the CUDA
     check is skipped with a note, or refused when ``require_provider``. ``tune`` picks the
-    graph optimisation level (see :mod:`baton.parity.tuning`).
+    graph optimisation level (see :mod:`baton.parity.tuning`). The bundle records the
+    region of inputs the proof covers, observed from ``sample`` (its *envelope*,
+    docs/search.md); ``envelope`` widens or narrows columns (``["x0=0..4.5", "city=a,b"]``
+    or ``{"x0": "0..4.5"}``).
     """
     onnx = require("onnx", "cli", "baton.convert")
     import onnxruntime
@@ -94,6 +98,7 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
         tolerances=dict(conv.tolerances),
         runtime=runtime,
         golden=Golden(GOLDEN_DIR, int(len(rows)), to_jsonable(rows)),
+        envelope=with_envelope(Envelope.observe(prepared), envelope),
         info={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "baton_version": __version__,
@@ -113,6 +118,15 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     return Bundle(model_bytes, manifest.to_dict(), golden_in, golden_out, report)
 
 
+#: an envelope's changes: ``["x0=0..4.5", ...]`` or ``{"x0": "0..4.5", "city": ["a", "b"]}``
+EnvelopeArg = Sequence[str] | Mapping[str, Any] | None
+
+
+def with_envelope(base: Envelope, changes: EnvelopeArg, source: str = "envelope") -> Envelope:
+    """``base`` with the caller's changes (none: ``base`` itself)."""
+    return base.with_overrides(changes, source) if changes else base
+
+
 def _default_name(class_path: str) -> str:
     return class_path.rsplit(".", 1)[-1]
 
@@ -124,7 +138,9 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
           budgets: Sequence[Budget | str] = (), timing: TimingPlan | None = None,
           threads: int | None = None, strict_budgets: bool = False,
           budget_config: str | os.PathLike[str] | None = None, data_name: str | None = None,
-          reproduce: str | None = None, progress: Progress | None = None) -> Report:
+          reproduce: str | None = None, progress: Progress | None = None,
+          envelope: EnvelopeArg = None, search_scope: str = "envelope",
+          strict_search: bool = False) -> Report:
     """Compare ``model`` with its converted form (a Bundle, bundle path or ``.onnx``) on
     ``data``; ``bool(report)`` is the verdict. ``provider``, ``require_provider`` and
     ``tf32`` as for :func:`convert`.
@@ -134,6 +150,12 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     inputs where the two diverge, within ``search_budget`` (a ``SearchBudget`` or text such
     as ``"2000,5s"``; default 1000 examples or 5 s); its findings are ``report.search``
     (docs/search.md). ``atol``/``rtol`` replace those of every output's tolerance.
+
+    Only divergences inside the proof's *envelope* (the bundle's, observed at conversion;
+    for a bare ``.onnx``, ``data``'s) fail the gate; ``envelope`` widens or narrows columns
+    (as for :func:`convert`), ``search_scope="all"`` fails every divergence. With a seed and
+    an example budget the search is the same on any machine; its time limit is a safety cap,
+    and a search it cut short fails the gate with ``strict_search``.
 
     ``budgets`` (``"cpu:batch=1:p99<=2ms"`` or :class:`Budget`) are latency budgets of the
     converted model, timed on ``data`` by ``timing`` (a :class:`TimingPlan`) with ``threads``
@@ -155,7 +177,8 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     report = _check(model, bundle_or_onnx, data, converter=converter, tolerance=tolerance,
                     atol=atol, rtol=rtol, data_name=data_name, provider=provider,
                     require_provider=require_provider, tf32=tf32, search=search,
-                    search_budget=budget, seed=seed, reproduce=reproduce)
+                    search_budget=budget, seed=seed, reproduce=reproduce, envelope=envelope,
+                    search_scope=search_scope, strict_search=strict_search)
     if parsed:
         report.latency = check_budgets(
             bundle_or_onnx, data, parsed, model=model, converter=converter, threads=threads,

@@ -88,22 +88,43 @@ def render_report(report: Report, console: Console) -> None:
 def render_search(search: Any, console: Console) -> None:
     """The parity search: its cost, what it tried, and each class of divergence."""
     _say(console, f"search: {search.summary()}", None if search.passed else "red")
+    if search.strict and not search.complete:
+        _say(console, f"search fails: {search.incomplete} and --strict-search", "red")
+    failing = {id(c) for c in search.failing}
     for c in search.counterexamples:
         rows = [[o.name, _short(o.expected), _short(o.actual),
                  "" if o.abs_error is None else f"{o.abs_error:.3g}"] for o in c.outputs]
         if c.onnx_error:
             rows.append(["(onnxruntime)", "-", c.onnx_error, ""])
-        _table(console, f"divergence: {c.divergence_class} ({c.rows} "
-               f"row{'s' if c.rows != 1 else ''})",
+        where = ("" if c.in_envelope else "outside the proven envelope: ")
+        _table(console, f"{'divergence' if id(c) in failing else 'warning'}: {where}"
+               f"{c.divergence_class} ({c.rows} row{'s' if c.rows != 1 else ''})",
                ["output", "original", "onnx", "abs err"], rows)
+        if not c.in_envelope:
+            _say(console, "  outside: " + "; ".join(c.outside), "yellow")
         _say(console, "  changed: " + (", ".join(f"{k}={_short(v, 40)}"
                                                  for k, v in c.changed.items()) or "nothing"))
         _say(console, f"  input:   {_short(c.inputs, 400)}")
+    if search.envelope and search.counterexamples:
+        _say(console, "envelope (inside, the proof covers; "
+             + ("only divergences inside fail)" if search.scope == "envelope"
+                else "--search-scope all: every divergence fails)"))
+        _say(console, "  " + describe_envelope(search.envelope, limit=12))
     for d in search.domain[:5]:
         _say(console, f"domain: {d.count} {d.stage} input{'s' if d.count != 1 else ''}: "
                       f"{d.reason}")
     if search.counterexamples:
         _say(console, f"reproduce: {search.reproduce}")
+
+
+def describe_envelope(envelope: dict[str, Any] | Any, limit: int | None = None) -> str:
+    """``name: inside`` for each column of an envelope (its JSON form or an Envelope)."""
+    from baton.envelope import Envelope
+
+    env = envelope if isinstance(envelope, Envelope) else Envelope.from_dict(envelope)
+    items = [f"{name}: {r.describe()}" for name, r in env.columns.items()]
+    more = len(items) - limit if limit is not None and len(items) > limit else 0
+    return "; ".join(items[:limit] if more else items) + (f"; … {more} more" if more else "")
 
 
 def _short(v: Any, limit: int = 120) -> str:
@@ -163,6 +184,10 @@ def render_manifest(manifest: Manifest, console: Console, digest: str | None = N
     measured = ", ".join(f"{k} {v:g} ms" for k, v in medians.items())
     _say(console, f"session: graph optimisation level {manifest.optimization}"
                   + (f" (batch 1 medians: {measured})" if measured else ""))
+    if manifest.envelope is not None:
+        _table(console, f"envelope (the inputs the proof covers; numbers widened by "
+               f"{manifest.envelope.margin:.0%} of their span)", ["input", "inside"],
+               [[name, r.describe()] for name, r in manifest.envelope.columns.items()])
     golden = manifest.golden
     _say(console, f"golden vectors: {golden.rows if golden else 0} rows in "
                   f"{golden.dir if golden else '-'}/; {len(manifest.files)} files hashed (sha256)")

@@ -117,6 +117,11 @@ Tf32 = Annotated[bool, typer.Option(
 ThreadsOpt = Annotated[int | None, typer.Option(
     "--threads", help="onnxruntime's intra-op threads for the timed runs (default: "
     "onnxruntime's choice, one per physical core; recorded either way).")]
+EnvelopeOpt = Annotated[list[str] | None, typer.Option(
+    "--envelope", help="Widen or narrow the proven envelope of one input column, as "
+    "NAME=LO..HI (either side may be open), NAME=a,b,c (its categories) or NAME=nan "
+    "(missing values inside); repeatable; adds to [tool.baton.envelope] in pyproject.toml / "
+    "baton.toml. A numpy matrix's columns are x0, x1, … (docs/search.md).")]
 MinRunsOpt = Annotated[int, typer.Option(
     "--min-runs", help="Timed runs per measurement, at least (unless --max-seconds ends it "
     "first).")]
@@ -151,6 +156,7 @@ def convert(
     no_tune: Annotated[bool, typer.Option(
         "--no-tune", help="Keep onnxruntime's default graph optimisation level instead of "
         "timing the levels.")] = False,
+    envelope: EnvelopeOpt = None,
 ) -> None:
     """Convert MODEL to an ONNX bundle, checking parity on the sample."""
     import baton
@@ -168,7 +174,7 @@ def convert(
                            dynamic=_parse_dynamic(dynamic or []),
                            provider=require_provider or provider,
                            require_provider=require_provider is not None, tf32=tf32,
-                           tune=not no_tune)
+                           tune=not no_tune, envelope=_envelope_changes(envelope or []))
     assert bundle.report is not None
     bundle.report.data = str(sample)
     path = bundle.save(output, force=force)
@@ -178,6 +184,36 @@ def convert(
     render_report(bundle.report, console)
     console.print(f"bundle written to {path}", markup=False)
     raise typer.Exit(EXIT_PASS if bundle.report else EXIT_GATE)
+
+
+def _envelope_changes(cli: list[str]) -> list[str]:
+    """The envelope's changes: those of the nearest ``baton.toml`` (``[envelope]`` or
+    ``[tool.baton.envelope]``) or ``pyproject.toml`` (``[tool.baton.envelope]``), then the
+    command line's (which win)."""
+    from baton.parity.latency.budgets import read_toml
+
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        for name in ("baton.toml", "pyproject.toml"):
+            path = d / name
+            if not path.is_file():
+                continue
+            data = read_toml(path)
+            tool = data.get("tool", {}).get("baton", {})
+            found = (data.get("envelope") if name == "baton.toml" else None) or (
+                tool.get("envelope") if isinstance(tool, dict) else None)
+            if found is None:
+                continue
+            if not isinstance(found, dict):
+                from baton.errors import UsageError
+
+                raise UsageError(f"the envelope in {path} is not a table",
+                                 expected='[tool.baton.envelope] with x0 = "0..4.5", '
+                                 'city = ["paris", "lyon"], amount = "nan"',
+                                 found=repr(found)[:200], hint="fix the file")
+            return [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                    for k, v in found.items()] + cli
+    return cli
 
 
 def _parse_dynamic(specs: list[str]) -> dict[str, dict[int, str]]:
@@ -220,6 +256,14 @@ def check(
         "examples, seconds or both, e.g. 2000, 5s, 2000,5s (default 1000,5s).")] = None,
     no_search: Annotated[bool, typer.Option(
         "--no-search", help="Compare on DATA only; skip the parity search.")] = False,
+    envelope: EnvelopeOpt = None,
+    search_scope: Annotated[str, typer.Option(
+        "--search-scope", help="Which divergences the search finds fail the gate: "
+        "'envelope' (those inside the proven envelope; the others are reported as "
+        "warnings) or 'all'.")] = "envelope",
+    strict_search: Annotated[bool, typer.Option(
+        "--strict-search", help="Fail (exit 1) when the search's time cap cut it short "
+        "(\"incomplete: N of M examples\").")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the parity search.")] = 0,
     latency_budget: Annotated[list[str] | None, typer.Option(
         "--budget", help="A latency budget for the ONNX model, e.g. cpu:batch=1:p99<=2ms or "
@@ -251,6 +295,8 @@ def check(
             ("atol", atol), ("rtol", rtol), ("provider", require_provider or provider))
            if v is not None and (k != "provider" or v != "cpu")]
         + (["--trust-pickle"] if trust_pickle else [])
+        + [f"--envelope {e!r}" for e in envelope or []]
+        + ([f"--search-scope {search_scope}"] if search_scope != "envelope" else [])
         + [f"--seed {seed}", f"--search-budget {budget}"])
     loaded = load_model_file(model, trust_pickle=trust_pickle)
     frame = baton.io.read_data(data)
@@ -263,7 +309,9 @@ def check(
             timing=TimingPlan(min_runs=min_runs, min_seconds=min_seconds,
                               max_seconds=max_seconds),
             threads=threads, strict_budgets=strict_budgets, budget_config=budget_file,
-            data_name=str(data), reproduce=reproduce, progress=progress)
+            data_name=str(data), reproduce=reproduce, progress=progress,
+            envelope=_envelope_changes(envelope or []), search_scope=search_scope,
+            strict_search=strict_search)
     _gate(report, json_file, junit)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from baton.envelope import Envelope
 from baton.errors import BundleError
 from baton.schema import DTYPES, TensorSpec
 from baton.tolerance import Tolerance
@@ -192,7 +193,7 @@ def check_manifest(data: Any, where: str) -> dict[str, Any]:
 
 #: The keys the typed fields of :class:`Manifest` stand for; the others are informational.
 _TYPED = ("schema_version", "name", "inputs", "outputs", "tolerances", "files", "runtime",
-          "golden")
+          "golden", "envelope")
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,8 @@ class Manifest:
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     runtime: Tuning = field(default_factory=Tuning)
     golden: Golden | None = None
+    #: the region of inputs the proof covers (docs/search.md); None in bundles made before
+    envelope: Envelope | None = None
     schema_version: int = SCHEMA_VERSION
     #: the informational sections, as read (source, converter, onnx, precision, parity,
     #: parity_settings, created, baton_version, envelope, ...)
@@ -274,6 +277,8 @@ class Manifest:
             golden=None if golden is None else Golden(
                 str(golden.get("dir", "test_data_set_0")), int(golden.get("rows", 0)),
                 list(golden.get("row_indices", []))),
+            envelope=None if checked.get("envelope") is None else Envelope.from_dict(
+                checked["envelope"], f"baton.json in {where}"),
             schema_version=int(checked["schema_version"]),
             info={k: v for k, v in checked.items() if k not in _TYPED},
         )
@@ -291,4 +296,6 @@ class Manifest:
         })
         if self.golden is not None:
             out["golden"] = self.golden.to_dict()
+        if self.envelope is not None:
+            out["envelope"] = self.envelope.to_dict()
         return out

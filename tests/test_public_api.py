@@ -24,7 +24,7 @@ def test_signatures() -> None:
         "(model: 'Any', sample: 'Any', *, name: 'str | None' = None, "
         "opset: 'int | None' = None, dynamic: 'Mapping[str, Mapping[int, str]] | None' = None, "
         "provider: 'str' = 'cpu', require_provider: 'bool' = False, tf32: 'bool' = False, "
-        "tune: 'bool' = True) -> 'Bundle'")
+        "tune: 'bool' = True, envelope: 'EnvelopeArg' = None) -> 'Bundle'")
     assert str(inspect.signature(baton.check)) == (
         "(model: 'Any', bundle_or_onnx: 'Any', data: 'Any', *, "
         "tolerance: 'ToleranceArg' = None, provider: 'str' = 'cpu', "
@@ -34,7 +34,9 @@ def test_signatures() -> None:
         "budgets: 'Sequence[Budget | str]' = (), timing: 'TimingPlan | None' = None, "
         "threads: 'int | None' = None, strict_budgets: 'bool' = False, "
         "budget_config: 'str | os.PathLike[str] | None' = None, data_name: 'str | None' = None, "
-        "reproduce: 'str | None' = None, progress: 'Progress | None' = None) -> 'Report'")
+        "reproduce: 'str | None' = None, progress: 'Progress | None' = None, "
+        "envelope: 'EnvelopeArg' = None, search_scope: 'str' = 'envelope', "
+        "strict_search: 'bool' = False) -> 'Report'")
     assert list(inspect.signature(baton.load).parameters) == ["path", "verify"]
     assert list(inspect.signature(baton.runtime.Session).parameters) == [
         "bundle", "providers", "verify", "tf32", "self_check", "digest"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 
 from baton.contract import Converter, RunsOnDevice, SplitPoints
-from baton.errors import BatonError, BundleError, SchemaError, ort_error
+from baton.envelope import Envelope
+from baton.errors import BatonError, BundleError, SchemaError, UsageError, ort_error
 from baton.parity.compare import OutputDiff, compare
 from baton.parity.search import SearchBudget
 from baton.results.report import Report
+from baton.results.search import SEARCH_SCOPES
 from baton.runtime._files import MODEL, BundleFiles, parse_digest
 from baton.runtime._golden import read_golden
 from baton.runtime.providers import RunSettings, resolve_providers
@@ -44,6 +46,8 @@ class Target:
     run: Callable[[dict[str, np.ndarray]], dict[str, Any]]
     #: the bundle's digest (``sha256:…``); None for a bare .onnx or an unsaved bundle
     digest: str | None = None
+    #: the region of inputs the bundle's proof covers; None for a bare .onnx
+    envelope: Envelope | None = None
 
 
 def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Target:
@@ -60,6 +64,7 @@ def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Tar
             str(bundle_or_onnx.path or f"<bundle {manifest.name}>"),
             manifest.inputs, manifest.outputs, manifest.tolerances,
             lambda feeds: dict(zip(names, sess.run(names, feeds))), bundle_or_onnx.digest,
+            manifest.envelope,
         )
     path = Path(os.fspath(bundle_or_onnx))
     if path.suffix.lower() == ".onnx" and path.is_file():
@@ -67,7 +72,7 @@ def open_target(bundle_or_onnx: Any, settings: RunSettings | None = None) -> Tar
     run = settings or RunSettings()
     session = Session(path, providers=run.providers, tf32=run.tf32)
     return Target(str(path), session.inputs, session.outputs, session.manifest.tolerances,
-                  session.run, session.files.digest(session.manifest))
+                  session.run, session.files.digest(session.manifest), session.manifest.envelope)
 
 
 def _with_tuning(settings: RunSettings | None, level: str) -> RunSettings:
@@ -128,12 +133,21 @@ def check(
     search_budget: SearchBudget | None = None,
     seed: int = 0,
     reproduce: str | None = None,
+    envelope: Sequence[str] | Mapping[str, Any] | None = None,
+    search_scope: str = "envelope",
+    strict_search: bool = False,
 ) -> Report:
     """Compare the original ``model`` (run through its ``converter``) with its converted
     form on ``data``; then, when that passes and ``search`` is on, search beyond the data
     for inputs where they diverge (:mod:`baton.parity.search`; ``reproduce``: the command
     shown with its results). ``atol``/``rtol`` replace those of every output's tolerance
-    (the caller's, else the bundle's)."""
+    (the caller's, else the bundle's). The search judges each divergence inside or outside
+    the envelope (the bundle's, else ``data``'s, with the ``envelope`` changes); only those
+    inside fail, unless ``search_scope`` is ``"all"``."""
+    if search_scope not in SEARCH_SCOPES:
+        raise UsageError(f"unknown search scope {search_scope!r}",
+                         expected=" or ".join(SEARCH_SCOPES), found=repr(search_scope),
+                         hint="--search-scope envelope (the default) or --search-scope all")
     run, notes = run_settings(provider, require_provider, tf32)
     target = open_target(bundle_or_onnx, run)
     prepared = converter.prepare(model, data)
@@ -156,9 +170,12 @@ def check(
     if search and all(diffs):
         from baton.parity.search import search as run_search
 
+        region = target.envelope or Envelope.observe(prepared)
+        if envelope:
+            region = region.with_overrides(envelope, "--envelope")
         found = run_search(
             lambda rows: reference_outputs(converter, model, rows, run)[0], target, prepared,
-            pairs, tolerances,
+            pairs, tolerances, envelope=region, scope=search_scope, strict=strict_search,
             split_points=converter.split_points(model) if isinstance(converter, SplitPoints)
             else None, seed=seed,
             budget=search_budget,

@@ -81,7 +81,9 @@ class Report:
         if not self.outputs:
             out.append("no outputs were compared")
         if self.search is not None:
-            out += [f"search: {c.summary()}" for c in self.search.counterexamples]
+            out += [f"search: {c.summary()}" for c in self.search.failing]
+            if self.search.strict and not self.search.complete:
+                out.append(f"search: {self.search.incomplete} (--strict-search)")
         if self.latency is not None:
             out += self.latency.failures
         return out + self.problems
@@ -203,12 +205,25 @@ def _search_cases(search: SearchResult, classname: str) -> list[ET.Element]:
     case = ET.Element("testcase", classname=classname, name="parity search",
                       time=f"{search.seconds:.3f}")
     ET.SubElement(case, "system-out").text = search.summary()
+    if search.strict and not search.complete:
+        ET.SubElement(case, "failure", type="IncompleteSearch",
+                      message=f"{search.incomplete} (--strict-search)")
     cases = [case]
+    failing = {id(c) for c in search.failing}
     for c in search.counterexamples:
-        case = ET.Element("testcase", classname=classname, name=f"divergence: "
-                          f"{c.divergence_class}", time="0")
-        fail = ET.SubElement(case, "failure", message=c.summary(), type="ParityCounterexample")
-        fail.text = json.dumps({**c.to_dict(), "seed": search.seed,
-                                "reproduce": search.reproduce}, indent=2, allow_nan=False)
+        detail = json.dumps({**c.to_dict(), "seed": search.seed,
+                             "reproduce": search.reproduce}, indent=2, allow_nan=False)
+        if id(c) in failing:
+            case = ET.Element("testcase", classname=classname, name=f"divergence: "
+                              f"{c.divergence_class}", time="0")
+            fail = ET.SubElement(case, "failure", message=c.summary(),
+                                 type="ParityCounterexample")
+            fail.text = detail
+        else:  # reported, not failing: outside the proven envelope
+            case = ET.Element("testcase", classname=classname, name=f"outside the envelope: "
+                              f"{c.divergence_class}", time="0")
+            ET.SubElement(case, "properties").append(
+                ET.Element("property", name="in_envelope", value="false"))
+            ET.SubElement(case, "system-err").text = f"warning: {c.summary()}\n{detail}"
         cases.append(case)
     return cases

@@ -17,15 +17,22 @@ from typing import Any
 from baton.errors import UsageError
 from baton.schema import to_jsonable
 
+#: which divergences fail the gate: those inside the proof's envelope, or all of them
+SEARCH_SCOPES = ("envelope", "all")
+
 
 @dataclass(frozen=True)
 class SearchBudget:
     """How much the search may try: ``examples`` rows in all (``None``: no count limit)
-    and ``seconds`` of wall time (``None``: no time limit). A search bounded by examples
-    only is reproducible exactly; one stopped by time says so in its result."""
+    and ``seconds`` of wall time (``None``: no time limit).
+
+    With an example count the examples and the verdict depend on the seed alone, never on
+    the machine's speed or load: the time is a safety cap, and a search it cuts short says
+    "incomplete" in its result (and fails the gate with ``--strict-search``). With a time
+    alone the search runs until it is spent, and is as reproducible as the machine."""
 
     examples: int | None = 1000
-    seconds: float | None = 5.0
+    seconds: float | None = 60.0
 
     def __post_init__(self) -> None:
         if self.examples is None and self.seconds is None:
@@ -113,6 +120,10 @@ class Counterexample:
     outputs: list[BrokenOutput]
     rows: int = 1
     onnx_error: str | None = None
+    #: whether the input lies inside the proof's envelope (a divergence there fails the
+    #: gate); ``outside`` says why it does not
+    in_envelope: bool = True
+    outside: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if self.onnx_error:
@@ -123,11 +134,14 @@ class Counterexample:
                 + ("" if o.abs_error is None else f" (abs err {o.abs_error:.3g})")
                 for o in self.outputs)
         changed = ", ".join(f"{k}={_short(v)}" for k, v in self.changed.items()) or "none"
-        return (f"{self.divergence_class} ({self.rows} row{'s' if self.rows != 1 else ''}): "
-                f"{what}; changed {changed}")
+        where = "" if self.in_envelope else (
+            "outside the proven envelope (" + "; ".join(self.outside) + "): ")
+        return (f"{where}{self.divergence_class} ({self.rows} row"
+                f"{'s' if self.rows != 1 else ''}): {what}; changed {changed}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"class": self.divergence_class, "stage": self.stage, "rows": self.rows,
+                "in_envelope": self.in_envelope, "outside": self.outside,
                 "changed": self.changed, "inputs": self.inputs,
                 "outputs": [o.to_dict() for o in self.outputs], "onnx_error": self.onnx_error}
 
@@ -135,7 +149,8 @@ class Counterexample:
     def from_dict(cls, d: Mapping[str, Any]) -> Counterexample:
         return cls(d["class"], d["stage"], dict(d.get("inputs", {})), dict(d.get("changed", {})),
                    [BrokenOutput.from_dict(o) for o in d.get("outputs", [])],
-                   int(d.get("rows", 1)), d.get("onnx_error"))
+                   int(d.get("rows", 1)), d.get("onnx_error"),
+                   bool(d.get("in_envelope", True)), list(d.get("outside", [])))
 
 
 @dataclass
@@ -180,20 +195,39 @@ class StageResult:
 
 @dataclass
 class SearchResult:
-    """What the parity search tried and found; ``bool(result)``: no divergence found."""
+    """What the parity search tried and found; ``bool(result)``: no divergence that fails
+    the gate (one inside the envelope; any, with ``scope`` ``"all"``), and, with
+    ``strict``, a complete search."""
 
     seed: int
     budget: SearchBudget
     stages: list[StageResult] = field(default_factory=list)
+    #: every class of divergence found, inside the envelope or not
     counterexamples: list[Counterexample] = field(default_factory=list)
     domain: list[DomainExample] = field(default_factory=list)
     seconds: float = 0.0
     reproduce: str = ""
     notes: list[str] = field(default_factory=list)
+    #: which divergences fail the gate (:data:`SEARCH_SCOPES`)
+    scope: str = "envelope"
+    #: an incomplete search (cut short by the time cap) fails the gate
+    strict: bool = False
+    #: the envelope the proof covers (``Envelope.to_dict()``), as judged
+    envelope: dict[str, Any] | None = None
+
+    @property
+    def failing(self) -> list[Counterexample]:
+        """The divergences that fail the gate."""
+        return [c for c in self.counterexamples if c.in_envelope or self.scope == "all"]
+
+    @property
+    def warnings(self) -> list[Counterexample]:
+        """The divergences outside the envelope, reported but not failing the gate."""
+        return [c for c in self.counterexamples if not (c.in_envelope or self.scope == "all")]
 
     @property
     def passed(self) -> bool:
-        return not self.counterexamples
+        return not self.failing and not (self.strict and not self.complete)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -204,25 +238,40 @@ class SearchResult:
 
     @property
     def complete(self) -> bool:
-        return all(s.status == "done" for s in self.stages)
+        return all(not s.status.startswith(("stopped", "not run: time")) for s in self.stages)
+
+    @property
+    def incomplete(self) -> str | None:
+        """``"incomplete: N of M examples"`` when the time cap cut the search short."""
+        if self.complete:
+            return None
+        of = "" if self.budget.examples is None else f" of {self.budget.examples}"
+        return (f"incomplete: {self.examples}{of} examples (the time cap of "
+                f"{self.budget.seconds:g} s ran out)")
 
     def summary(self) -> str:
         runs = ", ".join(f"{s.name} {s.examples}" + ("" if s.status == "done" else
                                                      f" ({s.status})") for s in self.stages)
         domain = sum(d.count for d in self.domain)
-        found = (f"{len(self.counterexamples)} class"
-                 f"{'es' if len(self.counterexamples) != 1 else ''} of divergence"
-                 if self.counterexamples else "no divergence")
+        inside, outside = len(self.failing), len(self.warnings)
+        found = (f"{inside} class{'es' if inside != 1 else ''} of divergence"
+                 + (" inside the envelope" if self.scope == "envelope" else "")
+                 if inside else "no divergence" + (" inside the envelope" if outside else ""))
+        if outside:
+            found += f" ({outside} outside it, reported only)"
+        cut = "" if self.complete else f"; {self.incomplete}"
         return (f"{found} in {self.examples} examples ({runs}) in {self.seconds:.2f} s, "
-                f"seed {self.seed}, budget {self.budget}; {domain} outside the model's domain")
+                f"seed {self.seed}, budget {self.budget}; {domain} outside the model's "
+                f"domain{cut}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "seed": self.seed, "budget": self.budget.to_dict(),
                 "examples": self.examples, "seconds": round(self.seconds, 4),
-                "complete": self.complete, "stages": [s.to_dict() for s in self.stages],
+                "complete": self.complete, "scope": self.scope, "strict": self.strict,
+                "stages": [s.to_dict() for s in self.stages],
                 "counterexamples": [c.to_dict() for c in self.counterexamples],
                 "domain": [d.to_dict() for d in self.domain], "reproduce": self.reproduce,
-                "notes": self.notes}
+                "notes": self.notes, "envelope": self.envelope}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SearchResult:
@@ -232,7 +281,8 @@ class SearchResult:
                    [Counterexample.from_dict(c) for c in d.get("counterexamples", [])],
                    [DomainExample.from_dict(x) for x in d.get("domain", [])],
                    float(d.get("seconds", 0.0)), str(d.get("reproduce", "")),
-                   list(d.get("notes", [])))
+                   list(d.get("notes", [])), str(d.get("scope", "envelope")),
+                   bool(d.get("strict", False)), d.get("envelope"))
 
 
 def _num(v: Any) -> float:

@@ -72,9 +72,10 @@ def refused(sess: Session, values: Any, *patterns: str) -> InputValidationError:
 def test_non_native_byte_order_gives_the_native_values(sessions: dict[str, Session], dtype: str,
                                                        data: st.DataObject) -> None:
     native = np.dtype("U4") if dtype == "string" else np.dtype(dtype)
-    # text without lone surrogates, which no UTF-8 encodes (refused: the test below)
-    elements = st.text(st.characters(exclude_categories=("Cs",)), max_size=4) if (
-        dtype == "string") else None
+    # text without lone surrogates, which no UTF-8 encodes (refused: the test below), and
+    # without NUL, which numpy's fixed-width text drops at the end of a value
+    elements = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+                       max_size=4) if dtype == "string" else None
     arr = data.draw(hnp.arrays(native, st.tuples(st.integers(1, 5), st.just(2)),
                                elements=elements))
     other = swapped(arr)

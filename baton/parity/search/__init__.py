@@ -55,7 +55,6 @@ from baton.parity.search.stages import (
     SEARCH_STAGES,
     STAGE_SHARE,
     STAGES,
-    TIME_SHARE,
     EdgeStage,
     PropertyStage,
     SampleStage,
@@ -74,7 +73,7 @@ from baton.results.search import (
 
 __all__ = [
     "BATCH", "DEFAULT_BUDGET", "DOMAIN_EXAMPLES", "PROPERTY_ROWS", "SEARCH_STAGES",
-    "STAGES", "STAGE_SHARE", "TIME_SHARE", "TYPICAL_ROWS", "UNSEEN",
+    "STAGES", "STAGE_SHARE", "TYPICAL_ROWS", "UNSEEN",
     "BrokenOutput", "Candidate", "Column", "Counterexample", "DomainExample", "EdgeStage",
     "PropertyStage", "SampleStage", "SearchBudget", "SearchResult", "Searcher", "Stage",
     "StageResult", "Table", "ThresholdStage", "edge_values", "neighbours", "search",

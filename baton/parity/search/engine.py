@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from baton.envelope import Envelope
 from baton.errors import first_line
 from baton.parity.search.budget import (
     BATCH,
@@ -52,7 +53,9 @@ class Searcher:
     def __init__(self, predict: Callable[[Any], Mapping[str, Any]], target: Any,
                  prepared: Any, pairs: list[tuple[str, str]], tolerances: Mapping[str, Any],
                  split_points: Mapping[int, np.ndarray], seed: int, budget: SearchBudget,
-                 reproduce: str, *, stages: tuple[Stage, ...] = SEARCH_STAGES) -> None:
+                 reproduce: str, *, stages: tuple[Stage, ...] = SEARCH_STAGES,
+                 envelope: Envelope | None = None, scope: str = "envelope",
+                 strict: bool = False) -> None:
         self.predict, self.target = predict, target
         #: the stages, in the order they run, and the share of the examples each may use
         self.stages = stages
@@ -60,30 +63,33 @@ class Searcher:
         self.split_points = {int(k): np.asarray(v, dtype=np.float64)
                              for k, v in split_points.items()}
         self.table = Table(prepared)
+        #: the region of inputs the proof covers; each divergence is judged inside or
+        #: outside it, and the stages draw their values mostly inside it
+        self.envelope = envelope or Envelope.observe(prepared)
+        self.table.bound(self.envelope)
         self.pairs = pairs
         self.kinds = {o.name: o.kind or ref for ref, o in
                       ((r, next(o for o in target.outputs if o.name == n)) for r, n in pairs)}
         self.tolerances = tolerances
         self.seed = seed
         self.budget = budget
-        self.result = SearchResult(seed, budget, reproduce=reproduce)
+        self.result = SearchResult(seed, budget, reproduce=reproduce, scope=scope,
+                                   strict=strict, envelope=self.envelope.to_dict())
         self.classes: dict[str, Counterexample] = {}
         self.domains: dict[tuple[str, str], DomainExample] = {}
         self.start = time.perf_counter()
         self.used = 0
-        self.time_share = 1.0
         self.rejected: dict[tuple[int, str], str] = {}
         self.typical = self._typical_rows()
 
     # -- budget -------------------------------------------------------------------------
 
     def time_left(self) -> bool:
-        """Whether the running stage may go on: each stage may use the time budget up to
-        its cumulative share (its :attr:`~baton.parity.search.stages.Stage.time_share`),
-        so that time one stage leaves unused goes to the next, and a slow stage cannot
-        starve the others."""
+        """Whether the search is still within its time cap. With an example budget the
+        cap is a safety net only: which examples run depends on the seed and the budget,
+        never on how fast the machine is, and a search the cap cuts short says so."""
         return (self.budget.seconds is None
-                or time.perf_counter() - self.start < self.budget.seconds * self.time_share)
+                or time.perf_counter() - self.start < self.budget.seconds)
 
     def examples_left(self) -> int:
         if self.budget.examples is None:
@@ -212,7 +218,7 @@ class Searcher:
     def run_batch(self, stage: StageResult, cands: list[Candidate]) -> None:
         for i in range(0, len(cands), BATCH):
             if not self.time_left():
-                stage.status = "stopped by the time budget"
+                stage.status = "stopped by the time cap"
                 return
             chunk = cands[i:i + BATCH]
             outcomes = self.evaluate(chunk)
@@ -245,13 +251,21 @@ class Searcher:
                 dom.inputs.append(self.changed(cand))
             return
         stage.divergent += 1
-        cls = self.classes.get(cand.divergence_class)
+        outside = self.outside(cand)
+        name = cand.divergence_class + ("" if not outside else " [outside the envelope]")
+        cls = self.classes.get(name)
         if cls is not None:
             cls.rows += 1
             return
-        self.classes[cand.divergence_class] = Counterexample(
+        self.classes[name] = Counterexample(
             cand.divergence_class, stage.name, inputs(), self.changed(cand),
-            outcome.broken, onnx_error=outcome.onnx_error)
+            outcome.broken, onnx_error=outcome.onnx_error, in_envelope=not outside,
+            outside=outside)
+
+    def outside(self, cand: Candidate) -> list[str]:
+        """Why the candidate's row lies outside the envelope (empty: inside): its changed
+        values and the user's values it keeps."""
+        return self.envelope.outside(self.table.row_values(cand.base, cand.edits))
 
     def changed(self, cand: Candidate) -> dict[str, Any]:
         out = {self.table.columns[ci].name: _jsonable_value(v) for ci, v in cand.edits.items()}
@@ -263,9 +277,8 @@ class Searcher:
         for strategy in self.stages:
             stage = StageResult(strategy.name)
             t0 = time.perf_counter()
-            self.time_share = strategy.time_share
             if not self.time_left():
-                stage.status = "not run: time budget spent"
+                stage.status = "not run: time cap reached"
             elif not self.examples_left():
                 stage.status = "not run: example budget spent"
             else:
@@ -275,6 +288,8 @@ class Searcher:
         self.result.counterexamples = list(self.classes.values())
         self.result.domain = list(self.domains.values())
         self.result.seconds = time.perf_counter() - self.start
+        if not self.result.complete:
+            self.result.notes.append(str(self.result.incomplete))
         return self.result
 
     def take(self, cands: list[Candidate], cap: int) -> list[Candidate]:
@@ -288,7 +303,9 @@ class Searcher:
 def search(predict: Callable[[Any], Mapping[str, Any]], target: Any, prepared: Any,
            pairs: list[tuple[str, str]], tolerances: Mapping[str, Any], *,
            split_points: Mapping[int, np.ndarray] | None = None, seed: int = 0,
-           budget: SearchBudget | None = None, reproduce: str = "") -> SearchResult:
+           budget: SearchBudget | None = None, reproduce: str = "",
+           envelope: Envelope | None = None, scope: str = "envelope", strict: bool = False
+           ) -> SearchResult:
     """Search for inputs where ``target`` (the converted model, a
     :class:`~baton.parity.check.Target`) and ``predict`` (the original model on prepared
     data) disagree.
@@ -297,12 +314,16 @@ def search(predict: Callable[[Any], Mapping[str, Any]], target: Any, prepared: A
     observed ranges, categories and typical rows); ``pairs``: (original output, ONNX
     output); ``tolerances``: per ONNX output; ``split_points``: the original model's split
     thresholds by the position of their column in ``prepared`` (a converter's optional
-    ``split_points(model)`` hook).
+    ``split_points(model)`` hook); ``envelope``: the region of inputs the proof covers
+    (default: observed from ``prepared``), ``scope``: which divergences fail (those inside
+    it, or ``"all"``), ``strict``: a search the time cap cut short fails too.
     """
     if n_rows(prepared) == 0:
-        result = SearchResult(seed, budget or DEFAULT_BUDGET, reproduce=reproduce)
+        result = SearchResult(seed, budget or DEFAULT_BUDGET, reproduce=reproduce, scope=scope,
+                              strict=strict)
         result.notes.append("not run: the data has no rows to take typical values from")
         return result
     return Searcher(predict, target, prepared, pairs, tolerances, split_points or {}, seed,
-                    budget or DEFAULT_BUDGET, reproduce).run()
+                    budget or DEFAULT_BUDGET, reproduce, envelope=envelope, scope=scope,
+                    strict=strict).run()
 

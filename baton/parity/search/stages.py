@@ -1,8 +1,8 @@
 """The search's stages, as a chain of strategies the engine runs in order.
 
 Each stage is a small object with its ``name`` (as results and reports show it), its
-``share`` of the example budget, the ``time_share`` of the time budget that may be spent
-when it ends (cumulative, so that time one stage leaves unused goes to the next), and a
+``share`` of the example budget (the time is a cap on the whole search, never a stage's
+share: what runs depends on the seed and the example budget alone), and a
 ``run(searcher, stage)`` method that makes candidate rows and hands them to the
 :class:`~baton.parity.search.engine.Searcher`, which evaluates and records them in
 ``stage`` (a :class:`~baton.results.search.StageResult`). :data:`SEARCH_STAGES` is the
@@ -37,8 +37,6 @@ class Stage(ABC):
     #: the most of the example budget the stage may use; ``None``: what the stages with
     #: a share leave (the stages after it keep theirs)
     share: ClassVar[float | None] = None
-    #: the share of the time budget that may be spent when the stage ends (cumulative)
-    time_share: ClassVar[float]
 
     @abstractmethod
     def run(self, searcher: Searcher, stage: StageResult) -> None:
@@ -57,7 +55,6 @@ class EdgeStage(Stage):
 
     name = "edge"
     share = 0.25
-    time_share = 0.3
 
     def run(self, searcher: Searcher, stage: StageResult) -> None:
         cands: list[Candidate] = []
@@ -99,7 +96,6 @@ class ThresholdStage(Stage):
 
     name = "thresholds"
     share = 0.25
-    time_share = 0.55
 
     def run(self, searcher: Searcher, stage: StageResult) -> None:
         points = searcher.split_points
@@ -136,11 +132,11 @@ class ThresholdStage(Stage):
 
 
 class SampleStage(Stage):
-    """Rows drawn from the input schema, within and somewhat beyond the observed ranges
-    and categories. It has no share of its own: it gets what the others leave."""
+    """Rows drawn from the input schema: mostly inside the envelope (values of the data,
+    and numbers across the inside range), some just beyond its edges, and unseen
+    categories. It has no share of its own: it gets what the others leave."""
 
     name = "samples"
-    time_share = 0.7
 
     def run(self, searcher: Searcher, stage: StageResult) -> None:
         rng = np.random.default_rng(searcher.seed + 1)
@@ -154,6 +150,8 @@ class SampleStage(Stage):
             cands.append(Candidate(searcher.typical[0], edits, "samples "
                                    + ("beyond the observed range" if beyond
                                       else "within the observed range")))
+        # the budget is spent in full whatever the machine: the samples are drawn first,
+        # then evaluated batch by batch
         searcher.run_batch(stage, cands)
 
 
@@ -166,7 +164,6 @@ class PropertyStage(Stage):
     # hypothesis makes a row far more slowly than numpy, so the property search's share
     # is kept small
     share = 0.1
-    time_share = 1.0
 
     def run(self, searcher: Searcher, stage: StageResult) -> None:
         from hypothesis import HealthCheck, Phase, given, settings
@@ -226,11 +223,13 @@ class PropertyStage(Stage):
                                      + ("within" if where else "beyond") + " the observed range)")
             data = table.build(np.asarray([cand.base]), [cand.edits])
             stage.divergent += 1
+            outside = searcher.outside(cand)
             searcher.classes[cand.divergence_class] = Counterexample(
                 cand.divergence_class, stage.name, table.row_inputs(data, 0),
-                searcher.changed(cand), outcome.broken, onnx_error=outcome.onnx_error)
+                searcher.changed(cand), outcome.broken, onnx_error=outcome.onnx_error,
+                in_envelope=not outside, outside=outside)
         if not searcher.time_left() and stage.examples < n and not failing:
-            stage.status = "stopped by the time budget"
+            stage.status = "stopped by the time cap"
 
     @staticmethod
     def _points(searcher: Searcher, ci: int) -> list[float]:
@@ -252,5 +251,3 @@ STAGES = tuple(s.name for s in SEARCH_STAGES)
 #: leave (hypothesis makes a row far more slowly than numpy, so the property search's
 #: share is kept small)
 STAGE_SHARE = {s.name: s.share for s in SEARCH_STAGES if s.share is not None}
-#: the share of the time budget that may be spent when each stage ends (cumulative)
-TIME_SHARE = {s.name: s.time_share for s in SEARCH_STAGES}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from baton.envelope import Envelope
 from baton.schema import is_dataframe, n_rows, to_jsonable
 
 # -- the data as columns ---------------------------------------------------------------
@@ -34,10 +35,18 @@ class Column:
     has_nan: bool = False
     categories: list[Any] = field(default_factory=list)
     observed: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: the inside of the envelope for numbers (:meth:`Table.bound`): where the samples and
+    #: the property search draw most of their values
+    inside_lo: float = 0.0
+    inside_hi: float = 0.0
 
     @property
     def span(self) -> float:
         return self.hi - self.lo
+
+    @property
+    def inside_span(self) -> float:
+        return self.inside_hi - self.inside_lo
 
     def within(self, v: Any) -> bool:
         if self.kind in ("float", "int"):
@@ -74,6 +83,34 @@ class Table:
             else:
                 self.form = "array"
                 self.columns.append(_column("input", None, arr))
+
+    def bound(self, envelope: Envelope) -> None:
+        """Give each numeric column the inside bounds of ``envelope`` (an open side, or a
+        column it does not know: the observed range widened by its margin)."""
+        for col in self.columns:
+            region = envelope.columns.get(col.name)
+            pad = envelope.margin * (col.span if col.span > 0 else max(abs(col.hi), 1.0))
+            lo = region.low if region is not None and region.low is not None else None
+            hi = region.high if region is not None and region.high is not None else None
+            col.inside_lo = col.lo - pad if lo is None else lo
+            col.inside_hi = col.hi + pad if hi is None else hi
+            if col.inside_hi < col.inside_lo:
+                col.inside_lo, col.inside_hi = col.inside_hi, col.inside_lo
+
+    def value(self, row: int, ci: int) -> Any:
+        """The user's value of column ``ci`` in row ``row``."""
+        col = self.columns[ci]
+        if self.form == "frame":
+            return self.prepared[col.key].iloc[row]
+        if self.form == "dict":
+            return np.asarray(self.prepared[col.key])[row]
+        arr = np.asarray(self.prepared)
+        return arr[row, col.key] if self.form == "matrix" else arr[row]
+
+    def row_values(self, base: int, edits: Mapping[int, Any]) -> dict[str, Any]:
+        """Column name -> value of row ``base`` with ``edits`` applied."""
+        return {col.name: edits[ci] if ci in edits else self.value(base, ci)
+                for ci, col in enumerate(self.columns)}
 
     def build(self, base: np.ndarray, edits: list[dict[int, Any]]) -> Any:
         """Rows ``base`` of the data, with ``edits[i]`` (column index -> value; for a tensor

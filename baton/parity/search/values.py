@@ -1,6 +1,6 @@
 """The values the search puts into rows: each column's edge cases, a split threshold's
-float neighbours, values drawn at random from a column's observed range and categories
-(and somewhat beyond them), and the hypothesis strategy for a column's value.
+float neighbours, values drawn at random mostly inside the envelope (and some just beyond
+its edges), and the hypothesis strategy for a column's value (inside the envelope).
 
 numpy only at load time; hypothesis is imported when a strategy is built.
 """
@@ -66,8 +66,9 @@ def neighbours(t: float) -> list[float]:
 
 
 def _random_value(col: Column, rng: np.random.Generator) -> Any:
-    """One value drawn for the column: within or up to half a span beyond the observed
-    range (or category set)."""
+    """One value drawn for the column: mostly inside the envelope (a value of the data, or
+    a number across the inside range), some just beyond its edges (up to a tenth of the
+    inside range), now and then an unseen category."""
     u = rng.random()
     if col.kind == "bool":
         return bool(rng.random() < 0.5)
@@ -76,18 +77,27 @@ def _random_value(col: Column, rng: np.random.Generator) -> Any:
             return UNSEEN
         return col.categories[int(rng.integers(len(col.categories)))]
     size = col.shape
+    near = 0.1 * (col.inside_span if col.inside_span > 0 else max(1.0, abs(col.inside_hi)))
     if col.kind == "int":
-        pad = 0 if col.shape else max(1, int(col.span // 2))
-        drawn = rng.integers(int(col.lo) - pad, int(col.hi) + pad + 1, size=size)
+        lo, hi = int(math.floor(col.inside_lo)), int(math.ceil(col.inside_hi))
+        if col.shape:  # a tensor of integers holds ids, masks, indices: kept to the data's
+            lo, hi = int(col.lo), int(col.hi)
+        elif u >= 0.85:  # just beyond an edge
+            pad = max(1, int(near))
+            lo, hi = (hi + 1, hi + pad) if rng.random() < 0.5 else (lo - pad, lo - 1)
+        drawn = rng.integers(lo, hi + 1, size=size)
         return drawn.astype(col.dtype) if size else int(drawn)
-    span = col.span if col.span > 0 else max(1.0, abs(col.hi))
     v: Any
     if u < 0.2 and col.observed.size:
         v = rng.choice(col.observed, size=size)
     elif u < 0.3 and col.has_nan:
         v = np.full(size, np.nan)
+    elif u < 0.85:
+        v = rng.uniform(col.inside_lo, col.inside_hi, size=size)
+    elif rng.random() < 0.5:
+        v = rng.uniform(col.inside_hi, col.inside_hi + near, size=size)
     else:
-        v = rng.uniform(col.lo - span / 2, col.hi + span / 2, size=size)
+        v = rng.uniform(col.inside_lo - near, col.inside_lo, size=size)
     return np.asarray(v, dtype=col.dtype) if size else float(col.dtype.type(v))
 
 
@@ -102,12 +112,13 @@ def _strategy(col: Column, points: list[float]) -> Any:
     # the edge values are the edge stage's: here they would mostly make rows the original
     # rejects (inf, 1e308), each costing a run of its own to find
     if col.kind == "int":
-        pad = 0 if col.shape else max(1, int(col.span // 2))
-        elem = st.integers(int(col.lo) - pad, int(col.hi) + pad)
+        if col.shape:  # ids, masks, indices: the data's own range
+            elem = st.integers(int(col.lo), int(col.hi))
+        else:  # inside the envelope
+            elem = st.integers(int(math.floor(col.inside_lo)), int(math.ceil(col.inside_hi)))
     else:
-        span = col.span if col.span > 0 else max(1.0, abs(col.hi))
         width: Literal[32, 64] = 32 if col.dtype.itemsize == 4 else 64
-        lo, hi = col.lo - span / 2, col.hi + span / 2
+        lo, hi = col.inside_lo, col.inside_hi  # inside the envelope
         if width == 32:  # bounds hypothesis accepts for float32 values
             lo, hi = float(np.float32(lo)), float(np.float32(hi))
         choices = [st.floats(lo, hi, width=width)]
