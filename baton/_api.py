@@ -148,7 +148,8 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     When parity holds on ``data`` and ``search`` is on, a seeded search beyond the data
     (edge cases, split thresholds, schema samples, a shrinking property search) looks for
     inputs where the two diverge, within ``search_budget`` (a ``SearchBudget`` or text such
-    as ``"2000,5s"``; default 1000 examples or 5 s); its findings are ``report.search``
+    as ``"2000,60s"``; default 1000 examples, 60 s as a safety cap); its findings are
+    ``report.search``
     (docs/search.md). ``atol``/``rtol`` replace those of every output's tolerance.
 
     Only divergences inside the proof's *envelope* (the bundle's, observed at conversion;

@@ -252,8 +252,9 @@ def check(
     require_provider: RequireProvider = None,
     tf32: Tf32 = False,
     search_budget: Annotated[str | None, typer.Option(
-        "--search-budget", help="How long the parity search beyond the data may run: "
-        "examples, seconds or both, e.g. 2000, 5s, 2000,5s (default 1000,5s).")] = None,
+        "--search-budget", help="How much the parity search beyond the data may try: "
+        "examples and a time cap, e.g. 2000 or 2000,60s (default 1000,60s: which examples "
+        "run depends on the seed alone; the time is a safety cap).")] = None,
     no_search: Annotated[bool, typer.Option(
         "--no-search", help="Compare on DATA only; skip the parity search.")] = False,
     envelope: EnvelopeOpt = None,

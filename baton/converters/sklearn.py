@@ -173,17 +173,31 @@ class SklearnConverter:
             return "classifier"
         if base.is_regressor(model):
             return "regressor"
+        if base.is_outlier_detector(model) and hasattr(model, "predict"):
+            return "outlier detector"
+        if hasattr(model, "predict") and (base.is_clusterer(model)
+                                          or hasattr(model, "predict_proba")):
+            return "clusterer"  # KMeans and friends; a mixture, with its probabilities
         if hasattr(model, "transform"):
             return "transformer"
         raise UnsupportedModelError(
             f"baton cannot convert {_class_path(model)}: it is neither a classifier, a "
-            "regressor nor a transformer",
-            expected="a classifier, regressor, transformer, or a Pipeline ending in one",
-            found=_class_path(model),
-            hint="convert the predictive part of the model (e.g. the fitted Pipeline)",
+            "regressor, a clusterer or outlier detector that predicts, nor a transformer",
+            expected="a model with predict (classifier, regressor, clusterer, outlier "
+            "detector) or transform, or a Pipeline ending in one",
+            found=_class_path(model) + " (" + ", ".join(
+                m for m in ("predict", "transform", "fit_predict") if hasattr(model, m))
+            + ")",
+            hint="a clusterer with fit_predict only (e.g. DBSCAN, AgglomerativeClustering) "
+            "labels the data it was fitted on and cannot score new rows: fit a model that "
+            "predicts (e.g. KMeans, or a classifier on its labels) and convert that",
         )
 
     def _output_kinds(self, model: Any) -> list[str]:
+        """The outputs, by kind: a classifier's label and probabilities (or decision scores),
+        a clusterer's label and distances to each centre (``transform``) or membership
+        probabilities, an outlier detector's label (1 inlier, -1 outlier) and decision
+        scores, a regressor's prediction, a transformer's output."""
         task = self._task(model)
         if task == "classifier":
             if hasattr(model, "predict_proba"):
@@ -191,6 +205,12 @@ class SklearnConverter:
             if hasattr(model, "decision_function"):
                 return ["label", "scores"]
             return ["label"]
+        if task == "clusterer":
+            if hasattr(model, "predict_proba"):
+                return ["label", "probabilities"]
+            return ["label", "distances"] if hasattr(model, "transform") else ["label"]
+        if task == "outlier detector":
+            return ["label", "scores"]
         return ["prediction"] if task == "regressor" else ["transformed"]
 
     def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
@@ -208,6 +228,8 @@ class SklearnConverter:
                         out[kind] = np.asarray(model.decision_function(X))
                     elif kind == "prediction":
                         out[kind] = np.asarray(model.predict(X))
+                    elif kind == "distances":
+                        out[kind] = np.asarray(model.transform(X))
                     else:
                         t = model.transform(X)
                         out[kind] = np.asarray(t.toarray() if hasattr(t, "toarray") else t)
@@ -328,9 +350,18 @@ class SklearnConverter:
             warnings.simplefilter("ignore")
             for options in candidates:
                 try:
-                    onx = skl2onnx.convert_sklearn(
-                        model, initial_types=initial_types, options=options, target_opset=target
-                    )
+                    try:
+                        onx = skl2onnx.convert_sklearn(
+                            model, initial_types=initial_types, options=options,
+                            target_opset=target)
+                    except TypeError as exc:
+                        if "'dict' and 'int'" not in str(exc):
+                            raise
+                        # some of skl2onnx's converters (GaussianMixture's) compare the
+                        # target opset as a number: give them one
+                        onx = skl2onnx.convert_sklearn(
+                            model, initial_types=initial_types, options=options,
+                            target_opset=target[""])
                     break
                 except NameError as exc:  # an option this estimator does not take
                     errors.append(first_line(exc, 240, with_type=True))

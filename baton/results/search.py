@@ -38,7 +38,7 @@ class SearchBudget:
         if self.examples is None and self.seconds is None:
             raise UsageError("the search budget has no bound",
                              expected="a number of examples, seconds, or both",
-                             found="neither", hint="pass e.g. --search-budget 2000,5s")
+                             found="neither", hint="pass e.g. --search-budget 2000,60s")
         if self.examples is not None and self.examples < 1:
             raise UsageError("the search budget needs at least one example",
                              expected="examples >= 1", found=str(self.examples),
@@ -50,7 +50,7 @@ class SearchBudget:
 
     @classmethod
     def parse(cls, text: str) -> SearchBudget:
-        """``"2000"`` (examples), ``"5s"`` / ``"500ms"`` (time), or both: ``"2000,5s"``."""
+        """``"2000"`` (examples), ``"5s"`` / ``"500ms"`` (time), or both: ``"2000,60s"``."""
         examples: int | None = None
         seconds: float | None = None
         parts = [p.strip().lower() for p in text.split(",") if p.strip()]
@@ -73,7 +73,7 @@ class SearchBudget:
         except ValueError:
             raise UsageError(f"cannot read the search budget {text!r}",
                              expected="examples, seconds or both, e.g. 2000, 5s, 2000,5s",
-                             found=text, hint="pass e.g. --search-budget 2000,5s") from None
+                             found=text, hint="pass e.g. --search-budget 2000,60s") from None
         return cls(examples, seconds)
 
     def __str__(self) -> str:

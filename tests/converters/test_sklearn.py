@@ -12,7 +12,6 @@ from baton.errors import SchemaError, UnsupportedModelError, UsageError
 
 sklearn = pytest.importorskip("sklearn")
 
-from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.ensemble import (  # noqa: E402
     GradientBoostingRegressor,
@@ -183,9 +182,13 @@ def test_unfitted_model_is_a_usage_error() -> None:
 
 
 def test_model_that_is_not_a_predictor_is_refused() -> None:
+    """DBSCAN labels the rows it was fitted on and cannot score new ones (KMeans, which
+    predicts, converts: tests/converters/test_clustering.py)."""
+    from sklearn.cluster import DBSCAN
+
     X, _ = _data("binary", "float64")
-    with pytest.raises(UnsupportedModelError):
-        baton.convert(KMeans(n_clusters=2, n_init=2, random_state=0).fit(X), X)
+    with pytest.raises(UnsupportedModelError, match="fit_predict only"):
+        baton.convert(DBSCAN().fit(X), X)
 
 
 def test_non_sklearn_object_is_refused() -> None:
