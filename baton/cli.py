@@ -190,30 +190,20 @@ def _envelope_changes(cli: list[str]) -> list[str]:
     """The envelope's changes: those of the nearest ``baton.toml`` (``[envelope]`` or
     ``[tool.baton.envelope]``) or ``pyproject.toml`` (``[tool.baton.envelope]``), then the
     command line's (which win)."""
-    from baton.parity.latency.budgets import read_toml
+    from baton.parity.latency.budgets import find_config
 
-    here = Path.cwd().resolve()
-    for d in (here, *here.parents):
-        for name in ("baton.toml", "pyproject.toml"):
-            path = d / name
-            if not path.is_file():
-                continue
-            data = read_toml(path)
-            tool = data.get("tool", {}).get("baton", {})
-            found = (data.get("envelope") if name == "baton.toml" else None) or (
-                tool.get("envelope") if isinstance(tool, dict) else None)
-            if found is None:
-                continue
-            if not isinstance(found, dict):
-                from baton.errors import UsageError
+    found, path = find_config("envelope")
+    if path is None:
+        return cli
+    if not isinstance(found, dict):
+        from baton.errors import UsageError
 
-                raise UsageError(f"the envelope in {path} is not a table",
-                                 expected='[tool.baton.envelope] with x0 = "0..4.5", '
-                                 'city = ["paris", "lyon"], amount = "nan"',
-                                 found=repr(found)[:200], hint="fix the file")
-            return [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-                    for k, v in found.items()] + cli
-    return cli
+        raise UsageError(f"the envelope in {path} is not a table",
+                         expected='[tool.baton.envelope] with x0 = "0..4.5", '
+                         'city = ["paris", "lyon"], amount = "nan"',
+                         found=repr(found)[:200], hint="fix the file")
+    return [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in found.items()] + cli
 
 
 def _parse_dynamic(specs: list[str]) -> dict[str, dict[int, str]]:

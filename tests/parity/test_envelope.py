@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +21,7 @@ from typer.testing import CliRunner
 import baton
 from baton.cli import app
 from baton.envelope import MARGIN, Envelope
-from tests.parity.test_search import gapped_data, nudge_root_threshold
+from tests.parity.test_search import nudged_tree
 
 runner = CliRunner()
 
@@ -197,13 +196,8 @@ def test_divergences_only_at_extreme_magnitudes_are_outside(build: Any, tmp_path
 def nudged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A bundle whose tree has its root split moved into a gap of the data."""
     import skops.io as sio
-    from sklearn.tree import DecisionTreeRegressor
 
-    X, y = gapped_data()
-    model = DecisionTreeRegressor(max_depth=3, random_state=0).fit(X, y)
-    bundle = baton.convert(model, X)
-    onx = onnx.load_from_string(bundle.model_bytes)
-    low, high = nudge_root_threshold(onx, 0.05)
+    model, X, bundle, onx, (low, high) = nudged_tree()
     bundle.model_bytes = onx.SerializeToString()
     d = tmp_path_factory.mktemp("nudged")
     bundle.save(d / "nudged.baton")

@@ -58,9 +58,9 @@ def nudge_root_threshold(model: onnx.ModelProto, delta: float) -> tuple[float, f
     return old, old + delta
 
 
-@pytest.fixture(scope="module")
-def wrong_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import skops.io as sio
+def nudged_tree() -> tuple[Any, np.ndarray, Any, onnx.ModelProto, tuple[float, float]]:
+    """A tree fitted on the gapped data, its bundle, and the bundle's graph with the root
+    split moved into the gap (and the band it now gets wrong)."""
     from sklearn.tree import DecisionTreeRegressor
 
     X, y = gapped_data()
@@ -69,6 +69,14 @@ def wrong_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     onx = onnx.load_from_string(bundle.model_bytes)
     low, high = nudge_root_threshold(onx, 0.05)
     assert 1.0 < low < high < 2.0  # the band lies in the gap of the data
+    return model, X, bundle, onx, (low, high)
+
+
+@pytest.fixture(scope="module")
+def wrong_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import skops.io as sio
+
+    model, X, _, onx, (low, high) = nudged_tree()
     d = tmp_path_factory.mktemp("wrong")
     files = {"model": d / "tree.skops", "onnx": d / "nudged.onnx", "data": d / "x.npy"}
     sio.dump(model, files["model"])

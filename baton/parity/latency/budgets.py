@@ -14,8 +14,8 @@ from typing import Any
 from baton.errors import UsageError
 from baton.results.latency import BUDGET_EXAMPLES, BUDGET_FORMAT, Budget
 
-__all__ = ["BUDGET_EXAMPLES", "BUDGET_FORMAT", "Budget", "find_budget_config", "read_toml",
-           "resolve_budgets"]
+__all__ = ["BUDGET_EXAMPLES", "BUDGET_FORMAT", "Budget", "find_budget_config", "find_config",
+           "read_toml", "resolve_budgets"]
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -39,11 +39,12 @@ def read_toml(path: Path) -> dict[str, Any]:
                          found=f"{type(exc).__name__}: {exc}", hint="fix the file") from exc
 
 
-def find_budget_config(start: str | os.PathLike[str] | None = None
-                       ) -> tuple[list[str], Path | None]:
-    """Budgets from the nearest ``baton.toml`` (``budgets = [...]``) or ``pyproject.toml``
-    (``[tool.baton] budgets = [...]``), looking in ``start`` (default: the current directory)
-    and then its parents; in one directory ``baton.toml`` wins. ``([], None)`` when none."""
+def find_config(key: str, start: str | os.PathLike[str] | None = None
+                ) -> tuple[Any, Path | None]:
+    """``key`` of the nearest ``baton.toml`` (at its top level, or under ``[tool.baton]``)
+    or ``pyproject.toml`` (under ``[tool.baton]``), looking in ``start`` (default: the
+    current directory) and then its parents; in one directory ``baton.toml`` wins.
+    ``(None, None)`` when no file has it."""
     here = Path(start or os.getcwd()).resolve()
     for d in (here, *here.parents):
         for name in ("baton.toml", "pyproject.toml"):
@@ -51,17 +52,27 @@ def find_budget_config(start: str | os.PathLike[str] | None = None
             if not path.is_file():
                 continue
             data = read_toml(path)
-            table = data if name == "baton.toml" else data.get("tool", {}).get("baton")
-            if not isinstance(table, dict) or "budgets" not in table:
-                continue
-            budgets = table["budgets"]
-            if not isinstance(budgets, list) or not all(isinstance(b, str) for b in budgets):
-                where = "budgets" if name == "baton.toml" else "[tool.baton] budgets"
-                raise UsageError(f"{where} in {path} is not a list of strings",
-                                 expected=f'{where} = ["cpu:batch=1:p99<=2ms", ...]',
-                                 found=repr(budgets)[:200], hint="fix the file")
-            return budgets, path
-    return [], None
+            tool = data.get("tool", {}).get("baton")
+            for table in ((data, tool) if name == "baton.toml" else (tool,)):
+                if isinstance(table, dict) and key in table:
+                    return table[key], path
+    return None, None
+
+
+def find_budget_config(start: str | os.PathLike[str] | None = None
+                       ) -> tuple[list[str], Path | None]:
+    """Budgets from the nearest ``baton.toml`` (``budgets = [...]``) or ``pyproject.toml``
+    (``[tool.baton] budgets = [...]``), looking in ``start`` (default: the current directory)
+    and then its parents; in one directory ``baton.toml`` wins. ``([], None)`` when none."""
+    budgets, path = find_config("budgets", start)
+    if path is None:
+        return [], None
+    if not isinstance(budgets, list) or not all(isinstance(b, str) for b in budgets):
+        where = "budgets" if path.name == "baton.toml" else "[tool.baton] budgets"
+        raise UsageError(f"{where} in {path} is not a list of strings",
+                         expected=f'{where} = ["cpu:batch=1:p99<=2ms", ...]',
+                         found=repr(budgets)[:200], hint="fix the file")
+    return budgets, path
 
 
 def resolve_budgets(cli: Sequence[str], start: str | os.PathLike[str] | None = None,
