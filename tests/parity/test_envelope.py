@@ -239,25 +239,6 @@ def test_the_envelope_comes_from_the_project_config(nudged: dict[str, Any], tmp_
     assert result.exit_code == 1, result.output
 
 
-def test_nan_is_inside_a_float_column(tmp_path: Path) -> None:
-    """skl2onnx's own graph of a tree routes NaN another way than scikit-learn: data
-    without NaN passes, and the NaN divergence lies inside the envelope, so it fails."""
-    from skl2onnx import to_onnx
-    from sklearn.tree import DecisionTreeRegressor
-
-    rng = np.random.default_rng(0)
-    X = np.column_stack([rng.uniform(1.6e9, 1.8e9, 400).round(), rng.normal(size=400)])
-    model = DecisionTreeRegressor(max_depth=4, random_state=0).fit(
-        X, (X[:, 0] - 1.7e9) / 1e8 + X[:, 1])
-    path = tmp_path / "skl2onnx_tree.onnx"
-    path.write_bytes(to_onnx(model, X[:5].astype(np.float32)).SerializeToString())
-    assert not np.isnan(X).any()
-    report = baton.check(model, path, X, search_budget="300")
-    assert report.search is not None and not report
-    nan = [c for c in report.search.failing if c.divergence_class.startswith("edge: NaN in x")]
-    assert nan and all(c.in_envelope for c in nan)
-
-
 # -- the same verdict on a busy machine ----------------------------------------------------------
 
 
