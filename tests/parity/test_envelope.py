@@ -45,7 +45,14 @@ def test_observed_columns_are_named_as_the_search_names_them() -> None:
     assert (age.kind, age.observed, age.low, age.high) == ("int", (30.0, 40.0), 29.0, 41.0)
     assert city.categories == ("paris",) and city.missing
     assert f.kind == "float" and f.missing
-    assert list(Envelope.observe({"ids": np.arange(6).reshape(2, 3)}).columns) == ["ids"]
+    # a tensor input (PyTorch): one range per tensor, an integer one for token ids
+    tensors = Envelope.observe({"ids": np.arange(6).reshape(2, 3),
+                                "x": np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)})
+    assert list(tensors.columns) == ["ids", "x"]
+    ids = tensors.columns["ids"]
+    assert ids.kind == "int" and ids.observed == (0.0, 5.0)
+    assert ids.contains(np.array([0, 5])) and not ids.contains(np.array([0, 7]))
+    assert tensors.columns["x"].observed == (-1.0, 1.0)
 
 
 @settings(max_examples=60, deadline=None)
