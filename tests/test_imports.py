@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-#: hypothesis: a dependency of baton for the parity search, imported only when one runs
+#: hypothesis: a dependency of baton for the parity search, imported only when one runs;
+#: onnx: imported when a graph is built or read (its C++ extension aborts the process when
+#: a Ctrl-C lands while it loads, so the command must not load it just to start)
 HEAVY = ("torch", "sklearn", "pandas", "skl2onnx", "lightgbm", "xgboost", "catboost",
-         "hypothesis")
+         "hypothesis", "onnx")
 
 
 @pytest.mark.parametrize("module", ["baton", "baton.runtime", "baton.cli"])

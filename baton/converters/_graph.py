@@ -4,13 +4,14 @@ and the specs of a graph's outputs, read from the graph itself."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from baton.schema import BATCH, TensorSpec
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def rename_values(model: onnx.ModelProto, mapping: Mapping[str, str]) -> None:
@@ -45,6 +46,8 @@ def replace_imputers(model: onnx.ModelProto, float_dtype: type[np.floating[Any]]
     so a float64 graph fills in what scikit-learn fills in. Returns how many nodes were
     replaced.
     """
+    from onnx import helper, numpy_helper
+
     g = model.graph
     new_nodes: list[onnx.NodeProto] = []
     replaced = 0
@@ -89,6 +92,8 @@ def _exact_fill(stored: np.ndarray, candidates: Sequence[np.ndarray]) -> np.ndar
 
 def select_column(model: onnx.ModelProto, output: str, column: int) -> None:
     """Make graph output ``output`` (``[N, k]``) its column ``column`` alone (``[N]``)."""
+    from onnx import helper, numpy_helper
+
     g = model.graph
     full = f"{output}_baton_all_columns"
     rename_values(model, {output: full})
@@ -109,6 +114,8 @@ def select_column(model: onnx.ModelProto, output: str, column: int) -> None:
 def normalise_opsets(model: onnx.ModelProto, minimum: Mapping[str, int]) -> None:
     """One opset import per domain (skl2onnx can write the default domain twice), at least
     ``minimum`` (keyed by domain, ``""`` for the default one)."""
+    from onnx import helper
+
     versions: dict[str, int] = dict(minimum)
     for o in model.opset_import:
         versions[o.domain] = max(versions.get(o.domain, 0), int(o.version))
@@ -126,6 +133,8 @@ def value_spec(value: onnx.ValueInfoProto, kind: str | None = None) -> TensorSpe
     writes it inside ``tensor(...)`` (``float32`` for ``float``, ``float64`` for
     ``double``), the first dimension the batch, a fixed dimension its size and any other
     one ``None``."""
+    import onnx
+
     if value.type.WhichOneof("value") != "tensor_type":
         raise ValueError(f"graph value {value.name!r} is not a tensor")
     tensor = value.type.tensor_type

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from baton.converters._registry import Conversion, converters
 from baton.converters._trees import TreeConverter
 from baton.converters.sklearn import SklearnConverter, _AttemptFailed, _class_path
 from baton.errors import SchemaError, first_line
+
+if TYPE_CHECKING:
+    import onnx
 
 _SKLEARN = SklearnConverter()
 #: the lowest default-domain opset the tree graph is written in (LessOrEqual needs 12)
@@ -236,6 +238,7 @@ def _sklearn_versions() -> dict[str, str]:
 
 def _join(pre: onnx.ModelProto, trees: onnx.ModelProto, tree_input: str) -> onnx.ModelProto:
     """One graph: the preprocessing's ``transformed`` (cast to float64) feeds the trees."""
+
     from onnx import TensorProto, compose, helper
 
     pre = compose.add_prefix(pre, "pre_", rename_inputs=False)

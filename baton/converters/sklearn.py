@@ -17,10 +17,9 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from baton.contract import ModelFile
 from baton.converters._graph import (
@@ -33,6 +32,9 @@ from baton.converters._registry import Conversion
 from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 from baton.schema import TensorSpec, from_ort, infer_inputs, is_dataframe
 from baton.tolerance import Tolerance
+
+if TYPE_CHECKING:
+    import onnx
 
 EXTRA = "sklearn"
 DEFAULT_OPSET = 18

@@ -13,14 +13,15 @@ another (:func:`_float64_sum`, :func:`_float32_sum`); the head
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from baton.converters._trees.heads import _head
 from baton.converters._trees.ir import Ensemble, Head, Leaf, Split, Tree
+
+if TYPE_CHECKING:
+    import onnx
 
 _MODE_CODE = {"LEQ": 0, "LT": 1, "MEMBER": 6}
 ML_OPSET = 5
@@ -30,6 +31,9 @@ DEFAULT_OPSET = 18
 def emit(ens: Ensemble, head: Head, *, input_name: str = "input", name: str = "trees",
          opset: int | None = None) -> onnx.ModelProto:
     """The ONNX model for an ensemble and its head: input ``float64 [N, n_features]``."""
+    import onnx
+    from onnx import TensorProto, helper
+
     if ens.accumulate == "float32" and ens.divisor != 1.0:
         raise ValueError("accumulate='float32' with a divisor is not supported: no library "
                          "averages its trees in float32, so the order of that division "
@@ -59,20 +63,28 @@ def emit(ens: Ensemble, head: Head, *, input_name: str = "input", name: str = "t
 
 class _Builder:
     def __init__(self) -> None:
+        from onnx import TensorProto
+
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[TensorProto] = []
 
     def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
         self.inits.append(numpy_helper.from_array(value, name))
         return name
 
     def node(self, op: str, ins: list[str], outs: list[str], **attrs: Any) -> None:
+        from onnx import helper
+
         self.nodes.append(helper.make_node(op, ins, outs, **attrs))
 
 
 def _preprocess(b: _Builder, ens: Ensemble, x: str) -> str:
     """The row as the library reads it before its trees (see the docstring of
     :mod:`baton.converters._trees.ir`)."""
+    from onnx import TensorProto
+
     if ens.round_to_float32:
         b.node("Cast", [x], ["x_f32"], to=TensorProto.FLOAT)
         b.node("Cast", ["x_f32"], ["x_rounded"], to=TensorProto.DOUBLE)
@@ -124,6 +136,8 @@ def _float32_sum(b: _Builder, ens: Ensemble, x: str, out: str) -> None:
     is added to step 0 (the first addition of the running sum), CumSum adds along the trees
     in order and its last step is the margin. Adding 0.0 leaves a float32 sum unchanged,
     so the padding changes nothing."""
+    from onnx import TensorProto
+
     trees = _single_target_trees(ens)
     n_targets = ens.n_targets
     count = [0] * n_targets
@@ -229,6 +243,8 @@ def _tree_ensemble_node(trees: list[Tree], n_outputs: int, x: str, out: str, *,
                         column: Callable[[int, int], int] | None = None) -> onnx.NodeProto:
     """One TreeEnsemble over single-target trees, summing into ``n_outputs`` columns: a
     leaf of tree ``i`` for target ``t`` adds to column ``column(i, t)`` (default ``t``)."""
+    from onnx import helper, numpy_helper
+
     modes: list[int] = []
     features: list[int] = []
     splits: list[float] = []

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from baton.converters._trees.ir import Head
 
 if TYPE_CHECKING:  # the emitter imports this module
+    import onnx
+
     from baton.converters._trees.emit import _Builder
 
 
@@ -42,6 +42,8 @@ def _transform(b: _Builder, head: Head, score: str) -> str:
 
 
 def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
+    from onnx import TensorProto, helper
+
     def vi(name: str, elem: int, shape: list[Any]) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, elem, shape)
 
@@ -91,6 +93,8 @@ def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
 
 def _label_index(b: _Builder, head: Head, n_targets: int, n_classes: int) -> None:
     """``label_index`` (int64 ``[N]``) by ``head.label_rule``."""
+    from onnx import TensorProto
+
     rule = head.label_rule
     if rule == "argmax":
         b.node("ArgMax", ["probabilities"], ["label_index"], axis=1, keepdims=0)
