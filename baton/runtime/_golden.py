@@ -82,7 +82,8 @@ def parse_tensor(data: bytes) -> tuple[str, np.ndarray]:
         if len(texts) != count:
             raise ValueError(f"{len(texts)} strings for shape {dims}")
         out = np.empty(count, dtype=object)
-        out[:] = texts
+        for i, text in enumerate(texts):  # one by one: a list would pass through numpy's
+            out[i] = text                 # fixed-width text, which drops trailing NULs
         return name, out.reshape(dims)
     if data_type not in _DTYPES:
         raise ValueError(f"unsupported data_type {data_type}")
