@@ -1,28 +1,9 @@
 """One tree-ensemble representation and one emitter, fed by each library's reader.
 
-Readers (LightGBM, XGBoost, CatBoost, scikit-learn) translate a fitted model into an
-:class:`Ensemble` of binary trees whose splits say exactly what the library computes:
-
-* ``LEQ``: ``x <= value`` goes to ``true`` (LightGBM, scikit-learn, CatBoost with its
-  children swapped); ``LT``: ``x < value`` (XGBoost); ``MEMBER``: ``x`` is one of
-  ``members`` (categorical splits);
-* ``missing_true``: where NaN goes.
-
-What the library does to a row before its trees, in this order (each step only where the
-ensemble asks for it):
-
-1. ``round_to_float32``: every feature rounded to float32 (scikit-learn's trees, XGBoost,
-   CatBoost); the graph does the same cast and compares the rounded value in float64;
-2. ``missing_value``: one more value read as missing (NaN), compared after the rounding;
-3. ``categorical`` columns: a code outside ``category_range`` takes the false branch of
-   every ``MEMBER`` split; any other value is truncated like ``int(x)``
-   (``categorical_values="truncate"``) or, when it is no integer, read as missing
-   (``"exact"``);
-4. ``zero_band`` / ``zero_as_missing``: LightGBM's zeros.
-
-How the trees are added (``accumulate``): in float64 by onnxruntime (``"float64"``, the
-default), or one tree after another in float32 starting from the base margin, as XGBoost
-does (``"float32"``).
+Readers (LightGBM, XGBoost, CatBoost, scikit-learn) translate a fitted model into one
+intermediate form, an :class:`Ensemble` of binary trees whose splits, missing-value
+routing and preprocessing say exactly what the library computes (documented in
+:mod:`~baton.converters._trees.ir`), and a :class:`Head`.
 
 The emitter writes ``ai.onnx.ml`` opset 5 ``TreeEnsemble`` with float64 splits and float64
 inputs, which onnxruntime evaluates in double precision: a threshold is never rounded, so no
