@@ -334,6 +334,9 @@ class SklearnConverter:
         precision: str,
     ) -> tuple[onnx.ModelProto, list[str]]:
         skl2onnx = require("skl2onnx", EXTRA, "Converting a scikit-learn model")
+        from baton.converters._sklearn_own import register
+
+        register()  # baton's own converters, for the estimator itself or any of its steps
         initial_types = [(s.name, _onnx_type(s)) for s in specs]
         target = {"": opset or DEFAULT_OPSET, "ai.onnx.ml": ML_OPSET}
         final = _final_estimator(model)
