@@ -12,7 +12,7 @@ import pytest
 #: onnx: imported when a graph is built or read (its C++ extension aborts the process when
 #: a Ctrl-C lands while it loads, so the command must not load it just to start)
 HEAVY = ("torch", "sklearn", "pandas", "skl2onnx", "lightgbm", "xgboost", "catboost",
-         "hypothesis", "onnx")
+         "statsmodels", "hypothesis", "onnx")
 
 
 @pytest.mark.parametrize("module", ["baton", "baton.runtime", "baton.cli"])

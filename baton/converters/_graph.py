@@ -111,6 +111,25 @@ def select_column(model: onnx.ModelProto, output: str, column: int) -> None:
             break
 
 
+def flatten_output(model: onnx.ModelProto, output: str) -> None:
+    """Make graph output ``output`` one-dimensional (``[N]``): skl2onnx gives some labels as
+    ``[1, N]`` (QuadraticDiscriminantAnalysis's)."""
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    full = f"{output}_baton_unflattened"
+    rename_values(model, {output: full})
+    g.initializer.append(numpy_helper.from_array(np.asarray([-1], dtype=np.int64),
+                                                 f"{output}_baton_flat"))
+    g.node.append(helper.make_node("Reshape", [full, f"{output}_baton_flat"], [output]))
+    for i, vi in enumerate(g.output):
+        if vi.name == full:
+            new = helper.make_tensor_value_info(output, vi.type.tensor_type.elem_type, [None])
+            g.output.remove(vi)
+            g.output.insert(i, new)
+            break
+
+
 def normalise_opsets(model: onnx.ModelProto, minimum: Mapping[str, int]) -> None:
     """One opset import per domain (skl2onnx can write the default domain twice), at least
     ``minimum`` (keyed by domain, ``""`` for the default one)."""

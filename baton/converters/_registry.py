@@ -82,6 +82,7 @@ _BUILTIN: tuple[tuple[str, str], ...] = (
     ("sklearn", "baton.converters.sklearn:SklearnConverter"),
     ("sklearn-pipeline-trees", "baton.converters.pipeline_trees:PipelineTreesConverter"),
     ("sklearn-trees", "baton.converters.sklearn_trees:SklearnTreesConverter"),
+    ("statsmodels", "baton.converters.statsmodels:StatsmodelsConverter"),
     ("torch", "baton.converters.torch:TorchConverter"),
     ("xgboost", "baton.converters.xgboost:XGBoostConverter"),
 )

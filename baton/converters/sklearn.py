@@ -23,6 +23,7 @@ import numpy as np
 
 from baton.contract import ModelFile
 from baton.converters._graph import (
+    flatten_output,
     normalise_opsets,
     rename_values,
     replace_imputers,
@@ -41,6 +42,9 @@ DEFAULT_OPSET = 18
 ML_OPSET = 3
 
 OTHER_FRAMEWORKS = ("lightgbm", "xgboost", "catboost")
+#: estimators that take documents (text), and the opset their graphs need
+TEXT = frozenset({"CountVectorizer", "TfidfVectorizer", "HashingVectorizer"})
+TEXT_OPSET = 20
 
 #: Estimators skl2onnx 1.20 cannot convert, with the reason shown to the user (bare ones go
 #: to baton's own tree converter, baton.converters.sklearn_trees; these are inside Pipelines).
@@ -101,6 +105,14 @@ def _selects_columns(model: Any) -> bool:
     return type(model).__name__ == "ColumnTransformer"
 
 
+def _takes_documents(model: Any) -> bool:
+    """Whether the model's first step is a text vectoriser (it reads a list of documents)."""
+    steps = getattr(model, "steps", None)
+    if steps:
+        return _takes_documents(steps[0][1])
+    return type(model).__name__ in TEXT
+
+
 def _final_estimator(model: Any) -> Any:
     steps = getattr(model, "steps", None)
     if steps:
@@ -149,7 +161,11 @@ class SklearnConverter:
                 )
             return data[names]
         if is_dataframe(data) and names is None:
-            return data.to_numpy()
+            data = data.to_numpy()
+        if _takes_documents(model):
+            docs = np.asarray(data, dtype=object)
+            if docs.ndim == 1:  # a list of documents: one text column
+                return docs.reshape(-1, 1)
         return data
 
     def infer_inputs(self, model: Any, sample: Any) -> list[TensorSpec]:
@@ -217,6 +233,8 @@ class SklearnConverter:
 
     def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
         X = self.prepare(model, data)
+        if _takes_documents(model) and np.ndim(X) == 2 and np.shape(X)[1] == 1:
+            X = np.asarray(X)[:, 0]  # the vectoriser reads a list of documents
         out: dict[str, np.ndarray] = {}
         try:
             with warnings.catch_warnings():
@@ -235,6 +253,9 @@ class SklearnConverter:
                     else:
                         t = model.transform(X)
                         out[kind] = np.asarray(t.toarray() if hasattr(t, "toarray") else t)
+            if len(X) == 1:  # some (SparsePCA) drop the row axis of a one-row batch
+                out = {k: v[None] if v.ndim and v.shape[0] != 1 else v
+                       for k, v in out.items()}
         except (ValueError, TypeError, KeyError) as exc:
             raise SchemaError(
                 f"the original model ({_class_path(model)}) rejected the data",
@@ -317,6 +338,7 @@ class SklearnConverter:
                     "strategy": f"skl2onnx.convert_sklearn ({precision})",
                     "attempts": attempts + [f"{precision}: ok"],
                     "notes": notes,
+                    "own": _own_parts(model),
                 },
                 precision="float64" if precision != "float32" else "float32",
                 tolerances={o.name: Tolerance() for o in outputs},
@@ -339,6 +361,18 @@ class SklearnConverter:
         register()  # baton's own converters, for the estimator itself or any of its steps
         initial_types = [(s.name, _onnx_type(s)) for s in specs]
         target = {"": opset or DEFAULT_OPSET, "ai.onnx.ml": ML_OPSET}
+        texts = [type(e).__name__ for e in _fitted_parts(model) if type(e).__name__ in TEXT]
+        if texts:  # baton's locale-free text path rebuilds strings with StringConcat
+            if opset is not None and opset < TEXT_OPSET:
+                raise UsageError(
+                    f"{texts[0]} needs ONNX opset {TEXT_OPSET} or later in baton's "
+                    "locale-free text path (StringConcat)",
+                    expected=f"opset {TEXT_OPSET} or later, or no opset",
+                    found=f"opset {opset}",
+                    hint=f"drop the opset option or pass {TEXT_OPSET} (onnxruntime 1.17 and "
+                    "later run it)",
+                )
+            target[""] = max(target[""], TEXT_OPSET)
         final = _final_estimator(model)
         # skl2onnx's options differ per estimator and a wrong one is a NameError; the first
         # candidate that the estimator accepts wins (no ZipMap; raw decision scores).
@@ -370,6 +404,8 @@ class SklearnConverter:
                     break
                 except NameError as exc:  # an option this estimator does not take
                     errors.append(first_line(exc, 240, with_type=True))
+                except UnsupportedModelError:
+                    raise  # baton's own converters refuse precisely, with their own remedy
                 except Exception as exc:  # noqa: BLE001 - skl2onnx raises anything on failure
                     raise _AttemptFailed(first_line(exc, 240, with_type=True)) from exc
         if onx is None:
@@ -414,6 +450,10 @@ class SklearnConverter:
             raise
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
             raise _AttemptFailed(f"onnxruntime: {first_line(exc, 240, with_type=True)}") from exc
+        n = len(rows)
+        if "label" in got and got["label"].shape == (1, n) and n > 1:
+            flatten_output(onx, "label")  # a [1, N] label (QuadraticDiscriminantAnalysis)
+            sess = make_ort_session(onx.SerializeToString())
         if "scores" in got and got["scores"].ndim == 2 and got["scores"].shape[1] == 2:
             ref = self.predict(model, rows)["scores"]
             if ref.ndim == 1:
@@ -421,6 +461,15 @@ class SklearnConverter:
                 select_column(onx, "scores", int(np.argmin(errs)))
                 sess = make_ort_session(onx.SerializeToString())
         return [from_ort(o, kind) for o, kind in zip(sess.get_outputs(), kinds)]
+
+
+def _own_parts(model: Any) -> list[str]:
+    """The classes of the model's parts that baton's own converters wrote."""
+    from baton.converters._sklearn_own import registered
+
+    own = {o.resolve() for o in registered()}
+    return sorted({_class_path(p) for p in _estimators(model) + _fitted_parts(model)
+                   if type(p) in own})
 
 
 class _AttemptFailed(Exception):

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: the order converters are asked in: the tree readers and XGBoost before scikit-learn's
 #: general converter, which takes any estimator
 ORDER = ["catboost", "lightgbm", "sklearn-pipeline-trees", "sklearn-trees", "xgboost",
-         "sklearn", "torch"]
+         "sklearn", "statsmodels", "torch"]
 SUFFIXES = {".cbm", ".txt", ".skops", ".json", ".ubj", ".pkl", ".pickle", ".joblib", ".pt2",
             ".pt"}
 
@@ -429,7 +429,7 @@ def test_register_at_run_time_after_the_entry_points(tmp_path: Path) -> None:
     """)
     order, duplicate = json.loads(_python(code, cwd=tmp_path, path=site).stdout)
     assert order == ["catboost", "lightgbm", "sklearn-pipeline-trees", "sklearn-trees",
-                     "xgboost", "early", "sklearn", "torch", "poly", "late"]
+                     "xgboost", "early", "sklearn", "statsmodels", "torch", "poly", "late"]
     assert "'poly' is already registered" in duplicate
 
 

@@ -66,10 +66,10 @@ class Emit:
         tensor (computed once per operator)."""
         from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
-        if getattr(self, "_x", None) is None:
+        if self._x is None:
             first = self.operator.inputs[0]
             if isinstance(first.type, (DoubleTensorType, FloatTensorType)):
-                self._x = first.full_name
+                self._x = str(first.full_name)
             else:
                 self._x = self.to_float(first.full_name)
         return self._x
@@ -135,7 +135,7 @@ class Emit:
         """Squared euclidean distances [N, K] from the rows of ``x`` to ``centres`` [K, F],
         as scikit-learn's ``euclidean_distances`` forms them (``x·x - 2 x·c + c·c``,
         clipped at 0)."""
-        c = np.asarray(centres, dtype=self.dtype)
+        c: np.ndarray = np.asarray(centres, dtype=np.float64).astype(self.dtype)
         xx = self.op("ReduceSum", self.op("Mul", x, x), self.const([1], np.int64), keepdims=1)
         xc = self.matmul(x, (-2 * c).T)
         cc = self.const((c * c).sum(axis=1)[None, :])
