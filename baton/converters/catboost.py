@@ -27,13 +27,27 @@ Heads: RMSE-like losses give ``prediction``; Poisson and Tweedie ``exp`` of the 
 a softmax; MultiClassOneVsAll a sigmoid per class. Classifiers output ``label``,
 ``probabilities`` and ``raw_scores`` (CatBoost's ``RawFormulaVal``).
 
+Categorical features (``cat_features``) convert when CatBoost one-hot encodes every one of
+them (``one_hot_max_size`` at least each column's number of categories): a one-hot split
+is true where the category's hash (CatBoost's CityHash of its text, kept as a 32-bit value)
+is the split's value. The graph takes such a column as text (``string [N, 1]``; an integer
+column as ``float64 [N, 1]``) and the other columns as ``float64 [N, 1]``; it maps each
+category of the sample whose hash the model's splits test (``features_info.
+categorical_features[].values``; the sample's texts and hashes come from CatBoost's JSON
+export with the sample as its pool) to that value's position, any other value to NaN,
+which no one-hot split holds, as CatBoost finds no split value equal to an unseen
+category's hash. (A text outside the sample whose 32-bit hash equals a trained category's
+is the one case where the two would differ.) Every category the splits test must be in
+the sample. CatBoost refuses missing values in categorical columns; so does the check.
+
 Not supported, and refused with :class:`~baton.errors.UnsupportedModelError`:
 
-* **categorical, text and embedding features** (``cat_features``, ``text_features``,
-  ``embedding_features``): CatBoost turns them into CTR statistics and estimated features
-  computed inside its own runtime, which baton cannot express as ONNX tree splits. Encode
-  such columns as numbers yourself before training, or use LightGBM's native categorical
-  support, which baton converts exactly;
+* **CTR features** (the default encoding of categorical columns with more categories than
+  ``one_hot_max_size``), **text and embedding features**: CatBoost turns them into
+  statistics and estimated features computed inside its own runtime, which baton cannot
+  express as ONNX tree splits. Train with ``one_hot_max_size`` at least the number of
+  categories, encode such columns as numbers yourself, or use LightGBM's native
+  categorical support, which baton converts exactly;
 * other losses (ranking, RMSEWithUncertainty, MultiQuantile, ...), and a binary classifier
   whose probability threshold is not 0.5.
 """
@@ -57,7 +71,9 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.errors import UnsupportedModelError, UsageError, first_line, require
+from baton.converters._trees.emit import frame_specs, with_frame_inputs
+from baton.converters._trees.ir import FrameColumn
+from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 
 EXTRA = "catboost"
 
@@ -118,10 +134,88 @@ class CatBoostConverter(TreeConverter):
         return names
 
     def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
-        # refuse categorical/text columns before the schema complains about their dtype
+        # refuse CTR/text features before the schema complains about their dtype
         if model.is_fitted():
             _refuse_ctr_features(model)
-        return super().infer_inputs(model, sample)
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().infer_inputs(model, sample)
+        return frame_specs(columns)
+
+    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
+                opset: int | None) -> Any:
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().convert(model, sample, inputs, opset=opset)
+        from baton.schema import TensorSpec
+
+        matrix = TensorSpec("input", "float64", ("N", len(columns)))
+        conv = super().convert(model, sample, [matrix], opset=opset)
+        cats = ", ".join(repr(c.name) for c in columns if c.is_category)
+        return with_frame_inputs(conv, columns, (
+            f"one-hot categorical columns {cats}: each category of the sample matched to the "
+            "split values its CatBoost hash equals; any other value matches none"))
+
+    def _frame_columns(self, model: Any, sample: Any) -> list[FrameColumn] | None:
+        """One :class:`FrameColumn` per feature for a model with categorical features,
+        the categories' texts matched to the hashes the one-hot splits test (found with
+        the sample as the JSON export's pool); None for a model without."""
+        if not model.is_fitted() or not _cat_indices(model):
+            return None
+        from baton.schema import _column_dtype, is_dataframe
+
+        self.read(model)  # refuse CTR features before looking at the sample
+        if not is_dataframe(sample):
+            raise SchemaError(
+                "a CatBoost model with categorical features needs a DataFrame sample",
+                expected="a pandas DataFrame with the training columns",
+                found=type(sample).__name__,
+                hint="pass the sample as a DataFrame (pd.DataFrame(X, columns=names))",
+            )
+        prepared = self.prepare(model, sample)
+        cat_indices = _cat_indices(model)
+        dump = _dump(model, prepared, cat_indices)
+        texts = {int(h["hash"]) & 0xFFFFFFFF: str(h["value"])
+                 for h in dump["features_info"].get("cat_features_hash", [])}
+        by_column = {int(f.get("flat_feature_index", f["feature_index"])): f
+                     for f in dump["features_info"].get("categorical_features", [])}
+        columns = []
+        for i, c in enumerate(prepared.columns):
+            name = str(c)
+            if i not in cat_indices:
+                if _column_dtype(prepared[c]) == "string":
+                    raise SchemaError(
+                        f"column {name!r} holds text, but the CatBoost model takes it as a "
+                        "number", expected="the columns and types the model was trained on",
+                        found=f"{name}: {prepared[c].dtype}",
+                        hint="pass the same columns as in training",
+                    )
+                columns.append(FrameColumn(name))
+                continue
+            hashes = [int(v) & 0xFFFFFFFF for v in by_column.get(i, {}).get("values", [])]
+            lost = [h for h in hashes if h not in texts]
+            if lost:
+                raise UnsupportedModelError(
+                    f"the sample lacks categories of column {name!r} that the CatBoost "
+                    "model's one-hot splits test",
+                    expected="a sample holding every category the model was trained on",
+                    found=f"{len(lost)} of the {len(hashes)} categories the splits test are "
+                    "not in the sample",
+                    hint="convert with a sample that holds every category of the column "
+                    "(e.g. the training data)",
+                )
+            as_text = _column_dtype(prepared[c]) == "string"
+            keys: list[Any] = []
+            codes: list[float] = []
+            for code, h in enumerate(hashes):
+                if as_text:
+                    keys.append(texts[h])
+                else:
+                    keys.append(float(int(texts[h])))
+                codes.append(float(code))
+            columns.append(FrameColumn(name, tuple(keys), tuple(codes),
+                                       categories_as_text=as_text))
+        return columns
 
     def read(self, model: Any) -> tuple[Ensemble, Head]:
         if not model.is_fitted():
@@ -130,6 +224,7 @@ class CatBoostConverter(TreeConverter):
         _refuse_ctr_features(model)
         dump = _dump(model)
         _refuse_ctr_features(model, dump)
+        onehot = _one_hot_features(dump)
         loss = _loss_name(model) or str(
             dump.get("model_info", {}).get("params", {}).get("loss_function", {}).get("type", ""))
         if loss not in _HEADS:
@@ -146,10 +241,10 @@ class CatBoostConverter(TreeConverter):
         nan_true = {int(f["feature_index"]) for f in dump["features_info"].get(
             "float_features", []) if f.get("nan_value_treatment") == "AsTrue"}
         if "oblivious_trees" in dump:
-            trees = [_oblivious(t, columns, nan_true, scale, len(bias))
+            trees = [_oblivious(t, columns, nan_true, scale, len(bias), onehot)
                      for t in dump["oblivious_trees"]]
         else:
-            trees = [_nonsymmetric(t, columns, nan_true, scale, len(bias))
+            trees = [_nonsymmetric(t, columns, nan_true, scale, len(bias), onehot)
                      for t in dump.get("trees", [])]
         n_features = len(getattr(model, "feature_names_", None) or []) or (
             max(columns.values(), default=-1) + 1)
@@ -189,13 +284,27 @@ class CatBoostConverter(TreeConverter):
             data, prediction_type=_REGRESSION_PREDICTION[transform]))}
 
 
-def _dump(model: Any) -> dict[str, Any]:
-    """CatBoost's JSON dump of the model (borders and leaves as CatBoost stores them)."""
+def _dump(model: Any, pool_data: Any = None,
+          cat_features: list[int] | None = None) -> dict[str, Any]:
+    """CatBoost's JSON dump of the model (borders and leaves as CatBoost stores them); with
+    ``pool_data``, CatBoost also lists the hash of every category text in it
+    (``features_info.cat_features_hash``)."""
     with tempfile.TemporaryDirectory(prefix="baton-catboost-") as tmp:
         path = Path(tmp) / "model.json"
         try:
-            model.save_model(str(path), format="json")
+            if pool_data is None:
+                model.save_model(str(path), format="json")
+            else:
+                pool = _cb().Pool(pool_data, cat_features=cat_features)
+                model.save_model(str(path), format="json", pool=pool)
         except Exception as exc:  # noqa: BLE001 - CatBoostError
+            if pool_data is not None:
+                raise SchemaError(
+                    "CatBoost cannot read the sample's categorical columns",
+                    expected="text or integer categories, without missing values",
+                    found=first_line(exc, 200, with_type=True),
+                    hint="pass a sample CatBoost itself can predict on",
+                ) from exc
             raise UnsupportedModelError(
                 "CatBoost could not write this model as JSON, which baton reads it from",
                 expected="a model CatBoost can save with format='json'",
@@ -207,10 +316,18 @@ def _dump(model: Any) -> dict[str, Any]:
     return dump
 
 
+def _cat_indices(model: Any) -> list[int]:
+    try:
+        return [int(i) for i in model.get_cat_feature_indices()]
+    except Exception:  # noqa: BLE001 - CatBoostError on models without categorical features
+        return []
+
+
 def _refuse_ctr_features(model: Any, dump: dict[str, Any] | None = None) -> None:
+    """Refuse text and embedding features, and categorical features that became CTRs
+    (categorical features that are all one-hot encoded convert)."""
     found: list[str] = []
-    for kind, getter in (("categorical", "get_cat_feature_indices"),
-                         ("text", "get_text_feature_indices"),
+    for kind, getter in (("text", "get_text_feature_indices"),
                          ("embedding", "get_embedding_feature_indices")):
         try:
             indices = list(getattr(model, getter)()) if hasattr(model, getter) else []
@@ -220,19 +337,54 @@ def _refuse_ctr_features(model: Any, dump: dict[str, Any] | None = None) -> None
             found.append(f"{kind} features at columns {indices}")
     if dump is not None:
         info = dump.get("features_info", {})
-        for key in ("categorical_features", "text_features", "embedding_features"):
+        for key in ("text_features", "embedding_features"):
             if info.get(key) and not any(key.split("_")[0] in f for f in found):
                 found.append(f"{key.replace('_', ' ')}: {len(info[key])}")
-        if dump.get("ctr_data"):
-            found.append("CTR tables")
     if found:
         raise UnsupportedModelError(
-            "baton cannot convert CatBoost models with categorical, text or embedding "
-            "features: CatBoost turns them into CTR statistics and estimated features "
-            "computed in its own runtime, which baton cannot express as ONNX tree splits",
-            expected="a CatBoost model trained on numeric features only",
+            "baton cannot convert CatBoost models with text or embedding features: CatBoost "
+            "turns them into estimated features computed in its own runtime, which baton "
+            "cannot express as ONNX tree splits",
+            expected="a CatBoost model trained on numeric and one-hot categorical features",
             found="; ".join(found), hint=_NO_CTR_HINT,
         )
+    if dump is None:
+        return
+    info = dump.get("features_info", {})
+    names = {int(f["feature_index"]): str(f.get("feature_id", f["feature_index"]))
+             for f in info.get("categorical_features", [])}
+    ctr = sorted({int(e["cat_feature_index"]) for c in info.get("ctrs", [])
+                  for e in c.get("elements", []) if "cat_feature_index" in e})
+    if ctr or dump.get("ctr_data"):
+        columns = ", ".join(repr(names.get(i, str(i))) for i in ctr) or "categorical columns"
+        try:
+            limit = model.get_all_params().get("one_hot_max_size")
+        except Exception:  # noqa: BLE001 - CatBoostError
+            limit = None
+        raise UnsupportedModelError(
+            "baton cannot convert CatBoost CTR features: CatBoost encodes the categorical "
+            f"column{'s' if len(ctr) > 1 else ''} {columns} as CTR statistics (target "
+            "statistics of the category, and of combinations of categories) computed in its "
+            "own runtime, which baton cannot express as ONNX tree splits",
+            expected="categorical features that CatBoost one-hot encodes",
+            found=f"CTR features on {columns}"
+            + (f" (one_hot_max_size={limit})" if limit is not None else ""),
+            hint=f"train with one_hot_max_size at least the number of categories of {columns} "
+            "(e.g. one_hot_max_size=255), so that CatBoost one-hot encodes them, or encode "
+            "the columns as numbers yourself before training",
+        )
+
+
+def _one_hot_features(dump: dict[str, Any]) -> dict[int, tuple[int, dict[int, float]]]:
+    """Categorical feature index -> (its column, split value hash -> its code): the code
+    of a hash is its position in the feature's ``values``, as the graph's input encoding
+    gives it (:meth:`CatBoostConverter._frame_columns`)."""
+    out = {}
+    for f in dump.get("features_info", {}).get("categorical_features", []):
+        hashes = [int(v) & 0xFFFFFFFF for v in f.get("values", [])]
+        out[int(f["feature_index"])] = (int(f.get("flat_feature_index", f["feature_index"])),
+                                        {h: float(i) for i, h in enumerate(hashes)})
+    return out
 
 
 def _scale_and_bias(dump: dict[str, Any]) -> tuple[float, list[float]]:
@@ -244,13 +396,44 @@ def _scale_and_bias(dump: dict[str, Any]) -> tuple[float, list[float]]:
 
 def _check_split(split: dict[str, Any]) -> None:
     kind = split.get("split_type", "FloatFeature")
-    if kind != "FloatFeature":
+    if kind not in ("FloatFeature", "OneHotFeature"):
         raise UnsupportedModelError(
             f"baton cannot convert CatBoost splits of type {kind}: they test CTR statistics "
             "of categorical, text or embedding features that baton cannot express",
-            expected="splits on numeric features only (FloatFeature)", found=kind,
+            expected="splits on numeric features (FloatFeature) and one-hot categorical "
+            "features (OneHotFeature)", found=kind,
             hint=_NO_CTR_HINT,
         )
+
+
+OneHot = dict[int, tuple[int, dict[int, float]]]
+
+
+def _split(s: dict[str, Any], columns: dict[int, int], nan_true: set[int],
+           onehot: OneHot) -> Split:
+    """A CatBoost split whose ``true`` side is where CatBoost's test is false (bit 0):
+    ``float32(x) > border`` for a float feature, ``hash(x) == value`` for a one-hot one
+    (baton's MEMBER split: the code of that value goes ``true``, so the children are
+    swapped back by the caller, see :func:`_children`)."""
+    _check_split(s)
+    if s.get("split_type") == "OneHotFeature":
+        column, codes = onehot[int(s["cat_feature_index"])]
+        code = codes[int(s["value"]) & 0xFFFFFFFF]
+        # members: the one code whose hash the split tests; NaN (any other value) is false
+        return Split(column, "MEMBER", 0.0, true=0, false=0, missing_true=False,
+                     members=(code,))
+    feature = int(s["float_feature_index"])
+    # CatBoost: bit = float32(x) > border; baton: x <= border goes to `true` (bit 0)
+    return Split(columns.get(feature, feature), "LEQ", float(s["border"]), true=0, false=0,
+                 missing_true=feature not in nan_true)
+
+
+def _children(node: Split, when_false: int | Leaf, when_true: int | Leaf) -> None:
+    """Attach the children of CatBoost's split: ``when_true`` where its test holds."""
+    if node.mode == "MEMBER":  # the members are where the test holds
+        node.true, node.false = when_true, when_false
+    else:  # x <= border is where it does not
+        node.true, node.false = when_false, when_true
 
 
 def _leaf(values: list[float], scale: float) -> Leaf:
@@ -260,7 +443,7 @@ def _leaf(values: list[float], scale: float) -> Leaf:
 
 
 def _oblivious(info: dict[str, Any], columns: dict[int, int], nan_true: set[int],
-               scale: float, dims: int) -> Tree:
+               scale: float, dims: int, onehot: OneHot | None = None) -> Tree:
     """An oblivious tree as a binary tree: split ``i`` sets bit ``i`` of the leaf index."""
     splits = info.get("splits", [])
     for s in splits:
@@ -274,13 +457,8 @@ def _oblivious(info: dict[str, Any], columns: dict[int, int], nan_true: set[int]
     def build(level: int, index: int) -> int | Leaf:
         if level == len(splits):
             return _leaf(values[index * dims:(index + 1) * dims], scale)
-        s = splits[level]
-        feature = int(s["float_feature_index"])
-        # CatBoost: bit = float32(x) > border; baton: x <= border goes to `true` (bit 0)
-        node = Split(columns.get(feature, feature), "LEQ", float(s["border"]),
-                     true=0, false=0, missing_true=feature not in nan_true)
-        node.true = build(level + 1, index)
-        node.false = build(level + 1, index | (1 << level))
+        node = _split(splits[level], columns, nan_true, onehot or {})
+        _children(node, build(level + 1, index), build(level + 1, index | (1 << level)))
         return tree.add(node)
 
     root = build(0, 0)
@@ -289,8 +467,8 @@ def _oblivious(info: dict[str, Any], columns: dict[int, int], nan_true: set[int]
 
 
 def _nonsymmetric(info: dict[str, Any], columns: dict[int, int], nan_true: set[int],
-                  scale: float, dims: int) -> Tree:
-    """A Depthwise/Lossguide tree: ``left`` where ``float32(x) > border`` is false."""
+                  scale: float, dims: int, onehot: OneHot | None = None) -> Tree:
+    """A Depthwise/Lossguide tree: ``left`` where CatBoost's test is false."""
     tree = Tree()
 
     def value(node: dict[str, Any]) -> Leaf:
@@ -300,13 +478,8 @@ def _nonsymmetric(info: dict[str, Any], columns: dict[int, int], nan_true: set[i
     def build(node: dict[str, Any]) -> int | Leaf:
         if "split" not in node:
             return value(node)
-        s = node["split"]
-        _check_split(s)
-        feature = int(s["float_feature_index"])
-        split = Split(columns.get(feature, feature), "LEQ", float(s["border"]), true=0,
-                      false=0, missing_true=feature not in nan_true)
-        split.true = build(node["left"])
-        split.false = build(node["right"])
+        split = _split(node["split"], columns, nan_true, onehot or {})
+        _children(split, build(node["left"]), build(node["right"]))
         return tree.add(split)
 
     tree.root = build(info)

@@ -12,6 +12,16 @@ Decision rules reproduced (LightGBM ``tree.h``):
   ``missing_type`` is ``NaN``; with ``None`` a NaN is compared as 0.0; with ``Zero`` a
   NaN or a zero goes the default way;
 * categorical: ``int(x)`` in the node's category set goes left; NaN and negatives go right.
+
+A model trained on a pandas DataFrame with ``category`` columns (``categorical_feature=
+'auto'`` makes the unordered ones categorical features; ordered ones are numeric features
+holding the codes) takes each column as an input of its own when the sample is such a
+DataFrame: a category column as text (``string [N, 1]``) when its categories are text, or
+as the category's value (``float64 [N, 1]``) when they are numbers; the other columns as
+``float64 [N, 1]``. The graph maps a category to its training code, the position in the
+model's ``pandas_categorical`` (as ``_data_from_pandas`` does with ``set_categories``, so
+the order of the categories in the data's own dtype does not matter), and an unseen
+category or a missing value to NaN, which LightGBM's categorical splits send right.
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.errors import UnsupportedModelError, UsageError, first_line, require
+from baton.converters._trees.emit import category_column, frame_specs, with_frame_inputs
+from baton.converters._trees.ir import FrameColumn
+from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 
 EXTRA = "lightgbm"
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal)
@@ -73,6 +85,82 @@ class LightGBMConverter(TreeConverter):
 
     def _is_classifier(self, model: Any) -> bool:
         return hasattr(model, "classes_") and hasattr(model, "predict_proba")
+
+    # -- a DataFrame with category columns ------------------------------------------------
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().infer_inputs(model, sample)
+        return frame_specs(columns)
+
+    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
+                opset: int | None) -> Any:
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().convert(model, sample, inputs, opset=opset)
+        from baton.schema import TensorSpec
+
+        matrix = TensorSpec("input", "float64", ("N", len(columns)))
+        conv = super().convert(model, sample, [matrix], opset=opset)
+        cats = ", ".join(repr(c.name) for c in columns if c.is_category)
+        return with_frame_inputs(conv, columns, (
+            f"category columns {cats} mapped to their training codes (the model's "
+            "pandas_categorical); an unseen category or a missing value reads as NaN, as "
+            "LightGBM's DataFrame input does"))
+
+    def _frame_columns(self, model: Any, sample: Any) -> list[FrameColumn] | None:
+        """One :class:`FrameColumn` per feature when ``sample`` is a DataFrame with
+        ``category`` columns (paired, in order, with the model's ``pandas_categorical``,
+        as LightGBM pairs them), else None."""
+        from baton.schema import _column_dtype, is_dataframe
+
+        if not is_dataframe(sample):
+            return None
+        import pandas as pd
+
+        prepared = self.prepare(model, sample)
+        names = [c for c in prepared.columns
+                 if isinstance(prepared[c].dtype, pd.CategoricalDtype)]
+        if not names:
+            return None
+        self.read(model)  # refuse what cannot be converted before looking further
+        stored = getattr(_booster(model), "pandas_categorical", None)
+        if not stored or len(stored) != len(names):
+            raise SchemaError(
+                "the sample's category columns are not the ones the LightGBM model was "
+                "trained on",
+                expected=f"{len(stored or [])} category columns (the model's "
+                "pandas_categorical)",
+                found=f"{len(names)} category columns: {', '.join(map(repr, names[:5]))}",
+                hint="pass a DataFrame with the same columns and dtypes as the training "
+                "data (a Parquet file keeps text categories but reads integer categories "
+                "back as integers, a CSV file keeps neither: restore them with "
+                "df[col].astype('category')), or, for a model trained on codes, the codes",
+            )
+        known = dict(zip(names, stored, strict=True))
+        columns = []
+        for c in prepared.columns:
+            if c in known:
+                columns.append(category_column(str(c), known[c], "LightGBM"))
+                continue
+            if _column_dtype(prepared[c]) == "string":
+                raise SchemaError(
+                    f"column {str(c)!r} holds text, which the LightGBM model cannot take",
+                    expected="numeric, boolean or category columns",
+                    found=f"{str(c)}: {prepared[c].dtype}",
+                    hint="make it a pandas category column before training "
+                    "(df[col].astype('category')), or encode it as numbers",
+                )
+            columns.append(FrameColumn(str(c)))
+        ens, _ = self.read(model)
+        if len(columns) != ens.n_features:
+            raise SchemaError(
+                "the sample does not have the number of features the model was trained on",
+                expected=f"{ens.n_features} features", found=f"{len(columns)} columns",
+                hint="pass rows of the same DataFrame the model was fitted on",
+            )
+        return columns
 
     def read(self, model: Any) -> tuple[Ensemble, Head]:
         if not hasattr(model, "booster_") and type(model).__name__ != "Booster":

@@ -1,8 +1,10 @@
 """scikit-learn's tree models through baton's own tree emitter, exact on float64 data.
 
-Bare fitted estimators only (a Pipeline still goes through skl2onnx):
-``DecisionTree*``, ``ExtraTree*``, ``RandomForest*``, ``ExtraTrees*``,
-``GradientBoosting*`` and ``HistGradientBoosting*``, classifiers and regressors.
+Bare fitted estimators (a Pipeline ending in one goes through
+:mod:`baton.converters.pipeline_trees`): ``DecisionTree*``, ``ExtraTree*``,
+``RandomForest*``, ``ExtraTrees*``, ``GradientBoosting*`` and ``HistGradientBoosting*``,
+classifiers and regressors; ``Bagging*`` of decision or extra trees; ``IsolationForest``;
+``RandomTreesEmbedding``; ``AdaBoost*`` of decision or extra trees.
 
 Decision rules reproduced (scikit-learn 1.9, ``tree/_tree.pyx``,
 ``ensemble/_gradient_boosting.pyx``, ``ensemble/_hist_gradient_boosting/_predictor.pyx``):
@@ -33,6 +35,27 @@ Decision rules reproduced (scikit-learn 1.9, ``tree/_tree.pyx``,
   missing side, so any unknown integer goes the missing way); the emitter's exact
   categorical mode (``Ensemble.categorical_values="exact"``) turns a value that is no
   integer into NaN before the trees instead of truncating it like ``int(x)``.
+* ``Bagging*`` (``ensemble/_bagging.py``): member ``i`` reads ``X[:, estimators_features_
+  [i]]`` (its split features are mapped back to the input's columns); a member fitted on a
+  bootstrap sample without some classes adds its shares to the classes it has
+  (``_parallel_predict_proba``); the sum is divided by the number of members, the label is
+  the first largest probability. Bagging of other members goes through skl2onnx.
+* ``IsolationForest`` (``ensemble/_iforest.py``): each leaf holds the path length sklearn
+  adds for it; one output column per tree, added in tree order from 0 (CumSum), then
+  ``-(2 ** -(depths / (n_trees * c(max_samples_)))) - offset_``. The label is -1 below the
+  ratio ``depths / denominator`` where numpy's ``-(2 ** -r) - offset_ < 0`` stops holding
+  (found at conversion), so it does not depend on how onnxruntime's ``Pow`` rounds; the
+  scores may differ from numpy's power by an ulp.
+* ``RandomTreesEmbedding``: each leaf holds its column of ``one_hot_encoder_``'s output;
+  ``transformed`` is the dense one-hot (sklearn's is a sparse matrix).
+* ``AdaBoostClassifier`` (SAMME, ``ensemble/_weight_boosting.py``): each leaf holds its
+  tree's votes (``w`` for the class the tree predicts, ``-1 / (K - 1) * w`` for the others),
+  one output column per (tree, class), added tree by tree from 0 (CumSum) and divided by the
+  sum of the weights: ``decision_function`` exactly; ``predict`` from it (``d > 0`` with
+  two classes, the first largest with more), ``predict_proba`` its softmax.
+* ``AdaBoostRegressor``: one output column per tree, sorted (TopK, ties by tree index),
+  the weights' running sum in that order; the first prediction where it reaches half the
+  total (``_get_median_predict``).
 """
 
 from __future__ import annotations
@@ -62,7 +85,11 @@ FORESTS = frozenset({"RandomForestClassifier", "RandomForestRegressor",
                      "ExtraTreesClassifier", "ExtraTreesRegressor"})
 BOOSTING = frozenset({"GradientBoostingClassifier", "GradientBoostingRegressor"})
 HIST_BOOSTING = frozenset({"HistGradientBoostingClassifier", "HistGradientBoostingRegressor"})
-SUPPORTED = SINGLE_TREES | FORESTS | BOOSTING | HIST_BOOSTING
+ISOLATION = frozenset({"IsolationForest"})
+BAGGING = frozenset({"BaggingClassifier", "BaggingRegressor"})
+EMBEDDING = frozenset({"RandomTreesEmbedding"})
+ADABOOST = frozenset({"AdaBoostClassifier", "AdaBoostRegressor"})
+SUPPORTED = SINGLE_TREES | FORESTS | BOOSTING | HIST_BOOSTING | ISOLATION | EMBEDDING
 
 #: scikit-learn's link functions -> the head's transform and scale
 _LINKS: dict[str, tuple[Transform, float]] = {
@@ -90,7 +117,11 @@ class SklearnTreesConverter(TreeConverter):
 
     def accepts(self, model: Any) -> bool:
         cls = type(model)
-        return cls.__module__.split(".")[0] == "sklearn" and cls.__name__ in SUPPORTED
+        if cls.__module__.split(".")[0] != "sklearn":
+            return False
+        if cls.__name__ in BAGGING | ADABOOST:  # trees only; other members: skl2onnx
+            return _bags_trees(model)
+        return cls.__name__ in SUPPORTED
 
     def versions(self) -> dict[str, str]:
         return {"scikit-learn": _sklearn().__version__}
@@ -126,6 +157,16 @@ class SklearnTreesConverter(TreeConverter):
             return self._read_hist(model)
         if kind in BOOSTING:
             return self._read_boosting(model)
+        if kind in ISOLATION:
+            return self._read_isolation(model)
+        if kind in EMBEDDING:
+            return self._read_embedding(model)
+        if kind in ADABOOST:
+            return (self._read_samme(model) if self._is_classifier(model) else
+                    self._read_median(model))
+        if kind in BAGGING:
+            return self._read_forest(model, list(model.estimators_),
+                                     [list(f) for f in model.estimators_features_])
         return self._read_forest(model, [model] if kind in SINGLE_TREES else
                                  list(model.estimators_))
 
@@ -140,8 +181,11 @@ class SklearnTreesConverter(TreeConverter):
             )
         return classes
 
-    def _read_forest(self, model: Any, trees: list[Any]) -> tuple[Ensemble, Head]:
-        n_outputs = int(getattr(model, "n_outputs_", 1))
+    def _read_forest(self, model: Any, trees: list[Any],
+                     features: list[list[int]] | None = None) -> tuple[Ensemble, Head]:
+        """Trees averaged (forests, bagging); ``features``: the columns each tree sees
+        (a bagged tree reads ``X[:, features]``), by default all of them."""
+        n_outputs = int(getattr(model, "n_outputs_", getattr(trees[0], "n_outputs_", 1)))
         classifier = self._is_classifier(model)
         if classifier and n_outputs > 1:
             raise UnsupportedModelError(
@@ -152,13 +196,20 @@ class SklearnTreesConverter(TreeConverter):
             )
         n_targets = int(model.n_classes_) if classifier else n_outputs
         out = []
-        for est in trees:
+        for i, est in enumerate(trees):
             value = np.asarray(est.tree_.value, dtype=np.float64)
             # classifiers: the leaf's class shares (predict_proba returns them as they are)
             table = value[:, 0, :n_targets] if classifier else value[:, :, 0]
+            leaf = _leaves(table)
+            if classifier and features is not None:
+                # a bagged tree fitted on a bootstrap sample may lack classes: its k-th
+                # share adds to the ensemble's class classes_[k] (_parallel_predict_proba)
+                leaf = _class_leaves(value[:, 0, :], np.asarray(est.classes_, dtype=np.int64))
             t = est.tree_
-            out.append(_read_tree(t.children_left, t.children_right, t.feature, t.threshold,
-                                  t.missing_go_to_left, _leaves(table)))
+            out.append(_read_tree(t.children_left, t.children_right,
+                                  _columns(t.feature, None if features is None else
+                                           features[i]),
+                                  t.threshold, t.missing_go_to_left, leaf))
         ens = Ensemble(n_features=int(model.n_features_in_), n_targets=n_targets, trees=out,
                        divisor=float(len(trees)), round_to_float32=True)
         if classifier:
@@ -166,6 +217,100 @@ class SklearnTreesConverter(TreeConverter):
             return ens, Head("classification", "identity", classes=self._classes(model),
                              raw_scores=False)
         return ens, Head("regression")
+
+    def _read_isolation(self, model: Any) -> tuple[Ensemble, Head]:
+        """``IsolationForest``: each leaf holds the path length sklearn adds for it,
+        ``decision_path_length + average_path_length - 1.0`` (``_parallel_compute_tree_
+        depths``), summed tree by tree from 0 in float64; the head turns the sum into
+        ``decision_function`` and ``predict`` (``_compute_score_samples``)."""
+        from sklearn.ensemble._iforest import _average_path_length
+
+        every = int(model._max_features) == int(model.n_features_in_)  # then X as it is
+        out: list[Tree] = []
+        for est, feats, lengths, average in zip(
+                model.estimators_, model.estimators_features_,
+                model._decision_path_lengths, model._average_path_length_per_tree):
+            t = est.tree_
+            path = (np.asarray(lengths, dtype=np.float64)
+                    + np.asarray(average, dtype=np.float64)) - 1.0
+            out.append(_read_tree(t.children_left, t.children_right,
+                                  _columns(t.feature, None if every else list(feats)),
+                                  t.threshold, t.missing_go_to_left,
+                                  _leaves(path[:, None], target=len(out))))
+        denominator = len(model.estimators_) * float(
+            _average_path_length([model._max_samples])[0])
+        offset = float(model.offset_)
+        # one target per tree: the head adds them in sklearn's order
+        ens = Ensemble(n_features=int(model.n_features_in_), n_targets=len(out), trees=out,
+                       round_to_float32=True)
+        return ens, Head("isolation", denominator=denominator, offset=offset,
+                         label_threshold=_outlier_below(offset))
+
+    def _read_embedding(self, model: Any) -> tuple[Ensemble, Head]:
+        """``RandomTreesEmbedding``: tree ``t``'s leaves hold their column in the one-hot
+        output (``one_hot_encoder_`` over ``apply(X)``: per tree, its leaf ids sorted, the
+        trees one after another)."""
+        categories = model.one_hot_encoder_.categories_
+        out: list[Tree] = []
+        owner: list[int] = []
+        for k, (est, cats) in enumerate(zip(model.estimators_, categories)):
+            t = est.tree_
+            leaves = np.flatnonzero(np.asarray(t.children_left) == -1)
+            cats = np.asarray(cats, dtype=np.int64)
+            unseen = np.setdiff1d(leaves, cats)
+            if len(unseen):
+                raise UnsupportedModelError(
+                    f"{self.describe(model)} has leaves its one-hot encoder never saw",
+                    expected="every leaf of every tree among the encoder's categories",
+                    found=f"tree {k}: leaves {unseen[:5].tolist()} unknown to the encoder "
+                    "(scikit-learn raises on rows that reach them)",
+                    hint="refit the embedding with fit or fit_transform on the training data",
+                )
+            column = np.full(t.node_count, -1.0)
+            column[cats] = len(owner) + np.arange(len(cats), dtype=np.float64)
+            owner += [k] * len(cats)
+            out.append(_read_tree(t.children_left, t.children_right, t.feature, t.threshold,
+                                  t.missing_go_to_left, _leaves(column[:, None], target=k)))
+        ens = Ensemble(n_features=int(model.n_features_in_), n_targets=len(out), trees=out,
+                       round_to_float32=True)
+        return ens, Head("leaf_one_hot", leaf_owner=tuple(owner))
+
+    def _read_samme(self, model: Any) -> tuple[Ensemble, Head]:
+        """``AdaBoostClassifier`` (SAMME): member ``i`` votes ``w_i`` for the class it
+        predicts (the first largest share of its leaf) and ``-1 / (K - 1) * w_i`` for the
+        others, the products sklearn forms; one target per (member, class)."""
+        classes = self._classes(model)
+        k = len(classes)
+        if k < 2:
+            raise UnsupportedModelError(
+                f"baton cannot convert {type(model).__name__} fitted on one class",
+                expected="two classes or more", found=f"classes {classes.tolist()}",
+                hint="fit on a target with two classes or more")
+        out: list[Tree] = []
+        weights = np.asarray(model.estimator_weights_, dtype=np.float64)
+        for i, (est, w) in enumerate(zip(model.estimators_, weights)):
+            t = est.tree_
+            value = np.asarray(t.value, dtype=np.float64)[:, 0, :]
+            voted = np.asarray(est.classes_)[np.argmax(value, axis=1)]
+            votes = np.where(voted[:, None] == classes[None, :], w, -1 / (k - 1) * w)
+            out.append(_read_tree(t.children_left, t.children_right, t.feature, t.threshold,
+                                  t.missing_go_to_left, _class_leaves(
+                                      votes, np.arange(k, dtype=np.int64) + i * k)))
+        ens = Ensemble(n_features=int(model.n_features_in_), n_targets=len(out) * k,
+                       trees=out, round_to_float32=True)
+        return ens, Head("samme", classes=classes, denominator=float(weights.sum()))
+
+    def _read_median(self, model: Any) -> tuple[Ensemble, Head]:
+        """``AdaBoostRegressor``: one target per tree, its prediction; the head picks the
+        weighted median (``_get_median_predict``)."""
+        trees = [_read_tree(t.children_left, t.children_right, t.feature, t.threshold,
+                            t.missing_go_to_left, _leaves(np.asarray(
+                                t.value, dtype=np.float64)[:, 0, :1], target=i))
+                 for i, t in enumerate(e.tree_ for e in model.estimators_)]
+        weights = np.asarray(model.estimator_weights_, dtype=np.float64)[:len(trees)]
+        return (Ensemble(n_features=int(model.n_features_in_), n_targets=len(trees),
+                         trees=trees, round_to_float32=True),
+                Head("weighted_median", tree_weights=tuple(weights.tolist())))
 
     def _read_boosting(self, model: Any) -> tuple[Ensemble, Head]:
         sk = _sklearn()
@@ -259,6 +404,14 @@ class SklearnTreesConverter(TreeConverter):
     # -- the original -------------------------------------------------------------------
 
     def native_predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
+        kind = type(model).__name__
+        if kind in ISOLATION:
+            return {"label": np.asarray(model.predict(data)),
+                    "scores": np.asarray(model.decision_function(data), dtype=np.float64)}
+        if kind in EMBEDDING:
+            t = model.transform(data)
+            return {"transformed": np.asarray(t.toarray() if hasattr(t, "toarray") else t,
+                                              dtype=np.float64)}
         if not self._is_classifier(model):
             return {"prediction": np.asarray(model.predict(data))}
         out = {"label": np.asarray(model.predict(data)),
@@ -277,6 +430,61 @@ def _leaves(table: np.ndarray, target: int | None = None) -> Callable[[int], Lea
             return Leaf.scalar(float(table[n, 0]), target)
         return Leaf(tuple((k, float(v)) for k, v in enumerate(table[n])))
     return leaf
+
+
+def _is_outlier(ratio: np.ndarray, offset: float) -> np.ndarray:
+    """``IsolationForest.predict``'s test on ``depths / denominator``, in numpy as sklearn
+    computes it: ``-(2 ** -ratio) - offset_ < 0``."""
+    return (-(2 ** (-ratio)) - offset) < 0
+
+
+def _outlier_below(offset: float) -> float:
+    """The smallest ratio ``depths / denominator >= 0`` that ``predict`` calls an inlier:
+    outliers are exactly the ratios below it (``2 ** -ratio`` falls as the ratio grows, and
+    numpy's power is monotone), found by bisection over the float64 bit patterns, so the
+    label does not depend on how the graph's ``Pow`` rounds."""
+    bits = np.asarray([0.0, np.inf]).view(np.int64)
+    lo, hi = int(bits[0]), int(bits[1])  # outlier at lo, inlier at hi (else: the bound)
+    if not _is_outlier(np.asarray([0.0]), offset)[0]:
+        return 0.0
+    if _is_outlier(np.asarray([np.inf]), offset)[0]:
+        return float("inf")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _is_outlier(np.asarray([mid], dtype=np.int64).view(np.float64), offset)[0]:
+            lo = mid
+        else:
+            hi = mid
+    return float(np.asarray([hi], dtype=np.int64).view(np.float64)[0])
+
+
+def _class_leaves(value: np.ndarray, classes: np.ndarray) -> Callable[[int], Leaf]:
+    """Leaf of node ``n``: its class shares ``value[n]``, share ``k`` for target
+    ``classes[k]``."""
+    def leaf(n: int) -> Leaf:
+        return Leaf(tuple((int(c), float(v)) for c, v in zip(classes, value[n])))
+    return leaf
+
+
+def _columns(feature: np.ndarray, features: list[int] | None) -> np.ndarray:
+    """A tree's split features as columns of the ensemble's input: ``features[f]`` for a
+    tree fitted on ``X[:, features]``; leaves (``-2``) stay as they are."""
+    feature = np.asarray(feature)
+    if features is None:
+        return feature
+    cols = np.asarray(features, dtype=np.int64)
+    return np.where(feature >= 0, cols[np.clip(feature, 0, None)], feature)
+
+
+def _bags_trees(model: Any) -> bool:
+    """A Bagging or AdaBoost ensemble whose members are scikit-learn decision or extra
+    trees (the default member); unfitted, whose member would be one."""
+    members = getattr(model, "estimators_", None)
+    if members is None:
+        base = getattr(model, "estimator", None)
+        members = [base] if base is not None else []
+    return all(type(m).__module__.split(".")[0] == "sklearn"
+               and type(m).__name__ in SINGLE_TREES for m in members)
 
 
 def _read_tree(left: np.ndarray, right: np.ndarray, feature: np.ndarray,

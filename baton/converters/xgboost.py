@@ -21,6 +21,29 @@ Decision rules reproduced (XGBoost's CPU predictor, 3.x):
 * a ``Booster`` trained with ``multi:softmax`` predicts the index of the largest margin
   (``Head("class_index")``).
 
+A model trained on a pandas DataFrame with ``category`` columns (``enable_categorical=True``)
+keeps each column's training categories in its JSON (``gradient_booster.model.cats.enc``,
+in the training dtype's order: a category's position is its code). With such a DataFrame
+as the sample, the graph takes each column as an input of its own: a category column as
+text (``string [N, 1]``) when its categories are text, as the category's value
+(``float64 [N, 1]``) when they are integers; the other columns as ``float64 [N, 1]``. A
+category becomes its training code (XGBoost re-codes the data's own dtype by value, so
+its order does not matter), a missing value NaN (the node's default way). A category the
+model was not trained on: XGBoost 3.2's re-coding (``Recode`` in ``encoder/ordinal.h``) is
+a binary search (``std::lower_bound``) in the sorted training categories that takes the
+first one not below it, without testing equality: ``"bb"`` is read as ``"c"`` when the
+training categories are ``a..e`` (text compared byte by byte as signed bytes, numbers as
+numbers). The graph does the same (``FrameColumn.unseen="next"``; for text one
+``RegexFullMatch`` per category, so the graph uses opset 20). Above every training
+category XGBoost refuses the whole DataFrame ("Found a category not in the training set");
+the graph reads such a value as missing. A dtype built from the training categories
+(``pd.Categorical(values, categories=...)``) turns an unseen value into NaN: missing for
+both. With a numeric matrix of codes as the sample, the codes are fed as they are.
+
+A model file saved by ``XGBClassifier.save_model`` records the scikit-learn class
+(``learner.attributes.scikit_learn``): it is loaded as an ``XGBClassifier`` and gives
+``label`` and ``probabilities`` like the fitted classifier.
+
 ``learner_model_param.base_score`` is stored in the objective's output space (a vector string
 such as ``"[5E-1]"`` in XGBoost 3.x); the margin is ``logit`` of it for the logistic
 objectives, ``log`` for poisson/gamma/tweedie/survival, and the value itself otherwise
@@ -29,6 +52,7 @@ objectives, ``log`` for poisson/gamma/tweedie/survival, and the value itself oth
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -46,7 +70,9 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.errors import UnsupportedModelError, UsageError, first_line, require
+from baton.converters._trees.emit import category_column, frame_specs, with_frame_inputs
+from baton.converters._trees.ir import FrameColumn
+from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 
 EXTRA = "xgboost"
 #: XGBoost's largest category code + 1 (``OutOfRangeCat``): codes from here on go left
@@ -114,6 +140,87 @@ class XGBoostConverter(TreeConverter):
             names = getattr(model, "feature_names_in_", None)
         return None if names is None else [str(n) for n in names]
 
+    # -- a DataFrame with category columns ------------------------------------------------
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().infer_inputs(model, sample)
+        return frame_specs(columns)
+
+    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
+                opset: int | None) -> Any:
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().convert(model, sample, inputs, opset=opset)
+        from baton.schema import TensorSpec
+
+        matrix = TensorSpec("input", "float64", ("N", len(columns)))
+        conv = super().convert(model, sample, [matrix], opset=opset)
+        cats = ", ".join(repr(c.name) for c in columns if c.is_category)
+        return with_frame_inputs(conv, columns, (
+            f"category columns {cats} mapped to their training codes (the model's "
+            "cats.enc); a category the model was not trained on takes the code of the next "
+            "training category in sorted order, as XGBoost's re-coding does (NaN past the "
+            "last one, where XGBoost refuses the data); a missing value reads as missing"))
+
+    def _frame_columns(self, model: Any, sample: Any) -> list[FrameColumn] | None:
+        """One :class:`FrameColumn` per feature when ``sample`` is a DataFrame with
+        ``category`` columns, from the training categories the model keeps; else None."""
+        from baton.schema import _column_dtype, is_dataframe
+
+        if not is_dataframe(sample):
+            return None
+        import pandas as pd
+
+        prepared = self.prepare(model, sample)
+        is_cat = [isinstance(prepared[c].dtype, pd.CategoricalDtype) for c in prepared.columns]
+        if not any(is_cat):
+            return None
+        self.read(model)  # refuse what cannot be converted before looking further
+        doc = json.loads(bytes(self._booster(model).save_raw("json")))
+        enc = (doc["learner"]["gradient_booster"].get("gbtree", doc["learner"][
+            "gradient_booster"])["model"].get("cats") or {}).get("enc") or []
+        categories = [_categories(e) for e in enc]
+        if len(categories) != len(is_cat):
+            raise SchemaError(
+                "the XGBoost model keeps no training categories for the sample's category "
+                "columns",
+                expected="a model trained on a DataFrame with category columns "
+                "(enable_categorical=True), with the same columns",
+                found=f"{len(prepared.columns)} columns, {sum(is_cat)} of them category; "
+                f"categories for {len(categories)} features in the model",
+                hint="pass the category codes as numbers (df[col].cat.codes) for a model "
+                "trained on codes, or retrain on the DataFrame with XGBoost >= 3.1",
+            )
+        columns = []
+        for c, cat, cats in zip(prepared.columns, is_cat, categories, strict=True):
+            if cat != (cats is not None):
+                raise SchemaError(
+                    f"column {str(c)!r} is {'a' if cat else 'no'} category column in the "
+                    f"sample but {'no' if cat else 'a'} categorical feature of the model",
+                    expected="the columns and dtypes the model was trained on",
+                    found=f"{str(c)}: {prepared[c].dtype}",
+                    hint="pass a DataFrame with the same dtypes as the training data (a "
+                    "Parquet file keeps text categories but reads integer categories back "
+                    "as integers, a CSV file keeps neither: restore them with "
+                    "df[col].astype('category'))",
+                )
+            if cats is not None:  # an unseen category: XGBoost takes the next one up
+                columns.append(dataclasses.replace(
+                    category_column(str(c), cats, "XGBoost"), unseen="next"))
+            elif _column_dtype(prepared[c]) == "string":
+                raise SchemaError(
+                    f"column {str(c)!r} holds text, which the XGBoost model cannot take",
+                    expected="numeric, boolean or category columns",
+                    found=f"{str(c)}: {prepared[c].dtype}",
+                    hint="make it a pandas category column and train with "
+                    "enable_categorical=True, or encode it as numbers",
+                )
+            else:
+                columns.append(FrameColumn(str(c)))
+        return columns
+
     # -- reading ----------------------------------------------------------------------
 
     def read(self, model: Any) -> tuple[Ensemble, Head]:
@@ -146,16 +253,6 @@ class XGBoostConverter(TreeConverter):
         tree_docs = gb["model"]["trees"]
         info = [int(t) for t in gb["model"]["tree_info"]]
         n_used = self._n_trees(model, gb["model"], len(tree_docs))
-        cats = gb["model"].get("cats") or {}
-        if cats.get("enc"):
-            raise UnsupportedModelError(
-                "baton cannot convert an XGBoost model that re-codes pandas categories",
-                expected="categorical features given as integer codes (a numeric matrix "
-                "with feature_types 'c')",
-                found="a model trained on a DataFrame with category columns",
-                hint="train on the integer codes (df[col].cat.codes) with "
-                "feature_types=['q', ..., 'c'] and enable_categorical=True",
-            )
         categorical: set[int] = set()
         trees = []
         for i, tree_doc in enumerate(tree_docs[:n_used]):
@@ -267,11 +364,16 @@ def _base_margin(text: Any, link: str, n_targets: int) -> list[float]:
             expected="a probability in (0, 1)" if link == "logit" else "a positive value",
             found=f"base_score={text}", hint="train with a base_score in the objective's range",
         )
+    # XGBoost computes the margin in float32 (``-logf(1.0f / base_score - 1.0f)``,
+    # ``logf(base_score)``): the division and subtraction rounded to float32 as there,
+    # the logarithm taken in float64 and rounded once (as a correctly rounded logf does)
+    f = [np.float32(v) for v in values]
     if link == "logit":
-        values = [-math.log(1.0 / v - 1.0) for v in values]
+        f = [np.float32(-math.log(float(np.float32(np.float32(1.0) / v) - np.float32(1.0))))
+             for v in f]
     elif link == "log":
-        values = [math.log(v) for v in values]
-    return [_f32(v) for v in values]  # XGBoost keeps the base margin as a float32
+        f = [np.float32(math.log(float(v))) for v in f]
+    return [float(v) for v in f]  # XGBoost keeps the base margin as a float32
 
 
 def _read_tree(doc: dict[str, Any], target: int, scale: np.float32 | None,
@@ -319,10 +421,41 @@ def _read_tree(doc: dict[str, Any], target: int, scale: np.float32 | None,
     return tree
 
 
+def _categories(enc: dict[str, Any]) -> list[Any] | None:
+    """A feature's training categories from ``cats.enc`` (None: a numeric feature): text as
+    UTF-8 bytes split at ``offsets``, or numbers in ``values``."""
+    values = list(enc.get("values") or [])
+    if "offsets" in enc:
+        offsets = [int(o) for o in enc["offsets"]]
+        if not offsets:
+            return None
+        if any(not 0 <= int(v) < 0x80 for v in values):
+            # XGBoost 3.2 writes a text category's characters, one byte each: beyond ASCII
+            # the JSON no longer holds the text (checked: "é" is kept as one byte 0xC3)
+            raise UnsupportedModelError(
+                "the XGBoost model's text categories are not all ASCII, and its JSON does "
+                "not keep such text whole",
+                expected="ASCII category names",
+                found="category bytes beyond ASCII in the model's cats.enc",
+                hint="rename the categories to ASCII before training "
+                "(df[col].cat.rename_categories(...)), or train on the codes",
+            )
+        raw = bytes(int(v) for v in values)
+        return [raw[a:b].decode("ascii") for a, b in zip(offsets, offsets[1:])]
+    return values or None
+
+
 def _load(path: Path, trust: bool) -> Any:
     xgb = _xgb()
     try:
-        return xgb.Booster(model_file=str(path))
+        booster = xgb.Booster(model_file=str(path))
+        meta = json.loads(booster.attr("scikit_learn") or "{}")
+        if isinstance(meta, dict) and meta.get("_estimator_type") == "classifier":
+            # saved by XGBClassifier.save_model: its classes and predict_proba come back
+            classifier = xgb.XGBClassifier()
+            classifier.load_model(str(path))
+            return classifier
+        return booster
     except Exception as exc:  # noqa: BLE001 - XGBoost raises XGBoostError
         raise UsageError(
             f"cannot read {path} as an XGBoost model",

@@ -260,7 +260,10 @@ def _cat_model() -> tuple[Any, Any]:
     return model, frame
 
 
-def test_categorical_features_are_refused(tmp_path: Path) -> None:
+def test_ctr_categorical_features_are_refused(tmp_path: Path) -> None:
+    """CatBoost's default for a column with more categories than one_hot_max_size is CTR
+    statistics: refused, naming the column and the remedy (one-hot encoded categorical
+    features convert: tests/converters/test_boosted_categoricals.py)."""
     from typer.testing import CliRunner
 
     from baton.cli import app
@@ -268,8 +271,8 @@ def test_categorical_features_are_refused(tmp_path: Path) -> None:
     model, frame = _cat_model()
     with pytest.raises(UnsupportedModelError) as err:
         baton.convert(model, frame)
-    assert "CTR" in str(err.value) and "LightGBM" in str(err.value)
-    assert "categorical features at columns [1]" in str(err.value)
+    assert "CTR" in str(err.value) and "'city'" in str(err.value)
+    assert "one_hot_max_size" in str(err.value.hint)
     model.save_model(str(tmp_path / "model.cbm"))
     frame.to_csv(tmp_path / "data.csv", index=False)
     out = CliRunner().invoke(app, ["convert", str(tmp_path / "model.cbm"), "--sample",

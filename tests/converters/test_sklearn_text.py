@@ -221,3 +221,33 @@ def test_refusals(vec: object, words: str) -> None:
     with pytest.raises(UnsupportedModelError, match="cannot convert this") as info:
         baton.convert(ct, _frame(DOCS))
     assert words.split("=")[0] in str(info.value)
+
+
+def test_a_bare_vectorizer_on_a_list_of_documents() -> None:
+    """A list (or 1-D array) of documents is one text column; the original reads the list."""
+    docs = [f"Doc {i} café CAFÉ naïve Straße {'x' * (i % 5)}" for i in range(60)]
+    y = np.arange(60) % 2
+    for model in (TfidfVectorizer().fit(docs),
+                  make_pipeline(CountVectorizer(), LogisticRegression()).fit(docs, y)):
+        bundle = baton.convert(model, docs)
+        assert [(i.shape, i.dtype) for i in bundle.typed_manifest.inputs] == [
+            (("N", 1), "string")]
+        assert baton.check(model, bundle, np.asarray(docs[:25], dtype=object)).passed
+
+
+def test_hashing_vectorizer_is_refused_with_a_remedy() -> None:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    docs = ["one text", "another text"]
+    with pytest.raises(UnsupportedModelError) as info:
+        baton.convert(HashingVectorizer().fit(docs), docs)
+    assert "HashingVectorizer" in str(info.value)
+    assert "CountVectorizer or TfidfVectorizer" in info.value.hint
+
+
+def test_an_explicit_opset_below_20_is_refused_for_text() -> None:
+    from baton.errors import UsageError
+
+    docs = ["one text", "another text"]
+    with pytest.raises(UsageError, match="opset 20"):
+        baton.convert(CountVectorizer().fit(docs), docs, opset=18)

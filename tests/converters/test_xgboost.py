@@ -374,13 +374,16 @@ def test_multi_label_classifier_is_refused() -> None:
         baton.convert(model, X[:300])
 
 
-def test_pandas_categories_are_refused() -> None:
+def test_pandas_categories_convert() -> None:
+    """A model fitted on a DataFrame with a category column takes that column as text
+    (tests/converters/test_boosted_categoricals.py checks it in depth)."""
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({"a": X[:300, 4], "b": pd.Categorical(
         np.asarray(["x", "y", "z"])[X_CAT[:300, 5].astype(int) % 3])})
     model = _reg(n_estimators=2, enable_categorical=True).fit(frame, Y[:300])
-    with pytest.raises(baton.UnsupportedModelError, match="categor"):
-        baton.converters.xgboost.XGBoostConverter().read(model)
+    bundle = baton.convert(model, frame)
+    assert bundle.report.passed, bundle.report
+    assert [s.dtype for s in bundle.typed_manifest.inputs] == ["float64", "string"]
 
 
 def test_unreadable_model_file(tmp_path: Path) -> None:

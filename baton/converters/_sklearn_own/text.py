@@ -530,6 +530,25 @@ def _tfidf_transformer(scope: Any, operator: Any, container: Any) -> None:
     _tfidf(e, e.x, e.model, e.dtype, e.output())
 
 
+def _hashing_vectorizer(scope: Any, operator: Any, container: Any) -> None:
+    n = operator.raw_operator.n_features
+    raise UnsupportedModelError(
+        "baton does not convert HashingVectorizer: its output is a sparse matrix of "
+        f"n_features={n} columns, which the graph would have to write out dense ({n} values "
+        "per row), and baton has no MurmurHash3 token hashing yet",
+        expected="CountVectorizer or TfidfVectorizer (a fitted vocabulary)",
+        found=f"HashingVectorizer(n_features={n})",
+        hint="fit a CountVectorizer or TfidfVectorizer (max_features=... bounds its "
+        "vocabulary) in its place: baton converts both exactly, without a locale")
+
+
+def _hashing_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = DoubleTensorType([n, operator.raw_operator.n_features])
+
+
 CONVERTERS = [
     Own("sklearn.feature_extraction.text.CountVectorizer", _text_shape, _count_vectorizer,
         parser=_text_parser,
@@ -540,4 +559,6 @@ CONVERTERS = [
         note="word n-gram TF-IDF (sublinear_tf, idf_, l1/l2 norm), no locale"),
     Own("sklearn.feature_extraction.text.TfidfTransformer", _tfidf_shape, _tfidf_transformer,
         note="TF-IDF of a count matrix (sublinear_tf, idf_, l1/l2 norm)"),
+    Own("sklearn.feature_extraction.text.HashingVectorizer", _hashing_shape,
+        _hashing_vectorizer, parser=_text_parser, note="refused: sparse hashed output"),
 ]

@@ -161,6 +161,20 @@ def _notes(ens: Ensemble, head: Head) -> list[str]:
                      "the library does")
     if head.task == "class_index":
         notes.append("prediction is the index of the largest margin")
+    if head.task == "isolation":
+        notes.append("scores: the trees' path lengths added in tree order from 0, then "
+                     "-(2 ** -(depths / denominator)) - offset; label -1 where "
+                     + ("depths / denominator is below the library's exact inlier bound"
+                        if head.label_threshold is not None else "scores < 0"))
+    if head.task == "samme":
+        notes.append("each tree's weighted votes added tree by tree from 0 per class, divided "
+                     "by the sum of the weights (SAMME), as the library does")
+    if head.task == "weighted_median":
+        notes.append("prediction: the weighted median of the trees' predictions, as the "
+                     "library picks it")
+    if head.task == "leaf_one_hot":
+        notes.append(f"transformed: the one-hot of the leaf each tree reaches "
+                     f"({len(head.leaf_owner)} columns, dense)")
     if head.task == "classification" and head.label_rule != "argmax":
         notes.append({"raw_argmax": "label: the class of the largest raw score",
                       "raw>=0": "label: class 1 where the raw score is >= 0",

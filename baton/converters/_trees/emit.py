@@ -12,13 +12,14 @@ another (:func:`_float64_sum`, :func:`_float32_sum`); the head
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from baton.converters._trees.heads import _head
-from baton.converters._trees.ir import Ensemble, Head, Leaf, Split, Tree
+from baton.converters._trees.ir import Ensemble, FrameColumn, Head, Leaf, Split, Tree
 
 if TYPE_CHECKING:
     import onnx
@@ -332,3 +333,237 @@ def _leaves(tree: Tree) -> list[Leaf]:
     if isinstance(tree.root, Leaf):
         leaves.append(tree.root)
     return leaves
+
+
+def frame_inputs(model: onnx.ModelProto, input_name: str,
+                 columns: Sequence[FrameColumn]) -> tuple[onnx.ModelProto, list[FrameColumn]]:
+    """The emitted ``model`` with its matrix input ``input_name`` (float64 ``[N, k]``)
+    replaced by one ``[N, 1]`` input per column, in the matrix's column order: numbers as
+    they are, categories through their table (:class:`~baton.converters._trees.ir.
+    FrameColumn`: the key's code, NaN for any other value), concatenated into the matrix.
+
+    Text goes through ``ai.onnx.ml`` ``LabelEncoder`` (exact string match, codes as float32,
+    which holds every code below 2**24 exactly, then cast to float64); numbers are compared
+    with every key (``Equal``, float64) and the one match picks its code (a 0/1 row times
+    the codes: one product, exact); ``unseen="next"`` columns through
+    :func:`_next_key_nodes`. Returns the model and the columns with the input
+    names they were given (a column's own name unless the graph already uses it)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if any(len(c.codes) not in (0, len(c.keys)) for c in columns):
+        raise ValueError("a FrameColumn's codes must match its keys")
+    graph = model.graph
+    taken = {n for node in graph.node for n in (*node.input, *node.output)}
+    taken |= {i.name for i in graph.initializer} | {o.name for o in graph.output}
+    named: list[FrameColumn] = []
+    for c in columns:
+        name = c.name
+        if name in taken or name == input_name or not name:
+            stem = f"column_{c.name}"
+            name, k = stem, 1
+            while name in taken:
+                k += 1
+                name = f"{stem}_{k}"
+        taken.add(name)
+        named.append(dataclasses.replace(c, input_name=name))
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    parts: list[str] = []
+    inputs = []
+    for i, c in enumerate(named):
+        elem = TensorProto.STRING if c.text else TensorProto.DOUBLE
+        inputs.append(helper.make_tensor_value_info(c.input_name, elem, ["N", 1]))
+        if not c.is_category:
+            parts.append(c.input_name)
+            continue
+        code = f"frame_code_{i}"
+        if c.unseen == "next" and c.keys:
+            nodes += _next_key_nodes(c, i, code, inits)
+            parts.append(code)
+            continue
+        # a category column without keys: every value is NaN (a key that maps to NaN too)
+        keys, codes = (c.keys, c.code_values()) if c.keys else (
+            ("",) if c.text else (0.0,), (float("nan"),))
+        if c.text:
+            nodes.append(helper.make_node(
+                "LabelEncoder", [c.input_name], [f"frame_code32_{i}"], domain="ai.onnx.ml",
+                keys_strings=list(keys), values_floats=[float(v) for v in codes],
+                default_float=float("nan")))
+            nodes.append(helper.make_node("Cast", [f"frame_code32_{i}"], [code],
+                                          to=TensorProto.DOUBLE))
+        else:
+            key_row = np.asarray(keys, dtype=np.float64).reshape(1, -1)
+            values = np.asarray(codes, dtype=np.float64).reshape(-1, 1)
+            inits += [numpy_helper.from_array(key_row, f"frame_keys_{i}"),
+                      numpy_helper.from_array(values, f"frame_codes_{i}"),
+                      numpy_helper.from_array(np.ones_like(values), f"frame_ones_{i}")]
+            nodes += [
+                helper.make_node("Equal", [c.input_name, f"frame_keys_{i}"],
+                                 [f"frame_is_key_{i}"]),
+                helper.make_node("Cast", [f"frame_is_key_{i}"], [f"frame_match_{i}"],
+                                 to=TensorProto.DOUBLE),
+                helper.make_node("MatMul", [f"frame_match_{i}", f"frame_codes_{i}"],
+                                 [f"frame_found_code_{i}"]),
+                helper.make_node("MatMul", [f"frame_match_{i}", f"frame_ones_{i}"],
+                                 [f"frame_matches_{i}"]),
+                helper.make_node("Greater", [f"frame_matches_{i}", "frame_zero"],
+                                 [f"frame_known_{i}"]),
+                helper.make_node("Where", [f"frame_known_{i}", f"frame_found_code_{i}",
+                                           "frame_nan"], [code]),
+            ]
+        parts.append(code)
+    if any(c.is_category and not c.text and not (c.unseen == "next" and c.keys)
+           for c in named):
+        inits += [numpy_helper.from_array(np.asarray(0.0), "frame_zero"),
+                  numpy_helper.from_array(np.asarray(np.nan), "frame_nan")]
+    nodes.append(helper.make_node("Concat", parts, [input_name], axis=1))
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    kept = [i for i in out.graph.input if i.name != input_name]
+    del out.graph.input[:]
+    out.graph.input.extend(inputs + kept)
+    old = list(out.graph.node)
+    del out.graph.node[:]
+    out.graph.node.extend(nodes + old)
+    out.graph.initializer.extend(inits)
+    if any(c.text and c.unseen == "next" and c.keys for c in named):
+        for o in out.opset_import:  # RegexFullMatch is an opset 20 operator
+            if o.domain in ("", "ai.onnx"):
+                o.version = max(int(o.version), REGEX_OPSET)
+    onnx.checker.check_model(out)
+    return out, named
+
+
+#: the default-domain opset that has ``RegexFullMatch``
+REGEX_OPSET = 20
+
+
+def _next_key_nodes(c: FrameColumn, i: int, code: str,
+                    inits: list[onnx.TensorProto]) -> list[onnx.NodeProto]:
+    """``unseen="next"``: the code of the first key (in sorted order) that is not below the
+    value, i.e. ``sorted_codes[count of keys below the value]``; NaN past the last key and
+    for a missing value. Text compares with a ``RegexFullMatch`` per key (``value >
+    key``); numbers with ``Less``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = c.input_name
+    codes = c.code_values()
+    order = sorted(range(len(c.keys)), key=lambda j: _sort_key(c.keys[j]))
+    padded = np.asarray([codes[j] for j in order] + [np.nan], dtype=np.float64)
+    inits += [numpy_helper.from_array(padded, f"frame_sorted_codes_{i}"),
+              numpy_helper.from_array(np.ones((len(order), 1)), f"frame_ones_{i}"),
+              numpy_helper.from_array(np.asarray(np.nan), f"frame_nan_{i}")]
+    nodes = []
+    if c.text:
+        for j in order:
+            nodes.append(helper.make_node("RegexFullMatch", [x], [f"frame_above_{i}_{j}"],
+                                          pattern=_above_pattern(str(c.keys[j]))))
+        nodes.append(helper.make_node("Concat", [f"frame_above_{i}_{j}" for j in order],
+                                      [f"frame_below_{i}"], axis=1))
+        missing = "|".join("".join(f"\\x{{{ord(ch):02x}}}" for ch in t)
+                           for t in sorted(MISSING_TEXT))
+        nodes.append(helper.make_node("RegexFullMatch", [x], [f"frame_missing_{i}"],
+                                      pattern=missing))
+    else:
+        keys = np.asarray([c.keys[j] for j in order], dtype=np.float64).reshape(1, -1)
+        inits.append(numpy_helper.from_array(keys, f"frame_keys_{i}"))
+        nodes += [helper.make_node("Less", [f"frame_keys_{i}", x], [f"frame_below_{i}"]),
+                  helper.make_node("IsNaN", [x], [f"frame_missing_{i}"])]
+    nodes += [
+        helper.make_node("Cast", [f"frame_below_{i}"], [f"frame_below_d_{i}"],
+                         to=TensorProto.DOUBLE),
+        helper.make_node("MatMul", [f"frame_below_d_{i}", f"frame_ones_{i}"],
+                         [f"frame_count_{i}"]),
+        helper.make_node("Cast", [f"frame_count_{i}"], [f"frame_index_{i}"],
+                         to=TensorProto.INT64),
+        helper.make_node("Gather", [f"frame_sorted_codes_{i}", f"frame_index_{i}"],
+                         [f"frame_next_{i}"], axis=0),
+        helper.make_node("Where", [f"frame_missing_{i}", f"frame_nan_{i}", f"frame_next_{i}"],
+                         [code]),
+    ]
+    return nodes
+
+
+def _sort_key(key: str | float) -> Any:
+    """XGBoost's order: numbers as numbers, text as its bytes read as signed int8."""
+    if isinstance(key, str):
+        return [b - 256 if b >= 0x80 else b for b in key.encode("utf-8")]
+    return key
+
+
+def _above_pattern(key: str) -> str:
+    """An RE2 pattern that matches exactly the texts above ``key`` (an ASCII text) when
+    compared byte by byte as signed bytes: ``key`` and more, or ``key``'s first ``i``
+    characters and then a character above its ``i``-th in ASCII (characters beyond ASCII
+    begin with a byte that is negative as int8, below every ASCII one)."""
+    def lit(ch: str) -> str:
+        return f"\\x{{{ord(ch):02x}}}"
+
+    parts = ["".join(map(lit, key)) + ".+"]
+    for n, ch in enumerate(key):
+        if ord(ch) < 0x7F:
+            parts.append("".join(map(lit, key[:n])) + f"[\\x{{{ord(ch) + 1:02x}}}-\\x{{7f}}].*")
+    return "(?s)" + "|".join(f"(?:{p})" for p in parts)
+
+
+def frame_specs(columns: Sequence[FrameColumn]) -> list[Any]:
+    """The inputs' specs (:class:`baton.schema.TensorSpec`) of columns named by
+    :func:`frame_inputs`: ``string [N, 1]`` for text categories, else ``float64 [N, 1]``."""
+    from baton.schema import TensorSpec
+
+    return [TensorSpec(c.input_name or c.name, "string" if c.text else "float64", ("N", 1),
+                       column=c.name) for c in columns]
+
+
+def with_frame_inputs(conv: Any, columns: Sequence[FrameColumn], note: str) -> Any:
+    """A tree converter's :class:`~baton.contract.Conversion` (one matrix input) with one
+    input per DataFrame column instead (:func:`frame_inputs`), and ``note`` in its notes."""
+    model, named = frame_inputs(conv.model, conv.inputs[0].name, columns)
+    conv.model = model
+    conv.inputs = frame_specs(named)
+    conv.converter.setdefault("notes", []).append(note)
+    return conv
+
+
+#: the text baton feeds for a missing value in a text column (``str`` of NaN, None, pd.NA)
+MISSING_TEXT = frozenset({"nan", "None", "<NA>", "NaT"})
+
+
+def category_column(name: str, categories: Sequence[Any], library: str) -> FrameColumn:
+    """The :class:`FrameColumn` of a pandas ``category`` column whose training categories,
+    in code order, are ``categories``: text categories make a string input, number
+    categories a float64 one. Raises :class:`~baton.errors.UnsupportedModelError` for
+    categories baton cannot feed exactly."""
+    import numbers
+
+    from baton.errors import UnsupportedModelError
+
+    cats = list(categories)
+    if cats and all(isinstance(v, str) for v in cats):
+        missing = [v for v in cats if v in MISSING_TEXT]
+        if missing:
+            raise UnsupportedModelError(
+                f"the {library} model's category column {name!r} has a category that reads "
+                "like a missing value",
+                expected="categories other than " + ", ".join(sorted(MISSING_TEXT)),
+                found=f"category {missing[0]!r}",
+                hint="baton feeds a missing value of a text column as that text: rename the "
+                "category (e.g. 'missing') before training",
+            )
+        return FrameColumn(name, tuple(cats))
+    if cats and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                    for v in cats):
+        values = [float(v) for v in cats]
+        exact = all(np.isfinite(f) and (not isinstance(v, numbers.Integral)
+                                        or abs(int(v)) <= 2**53)
+                    for v, f in zip(cats, values))
+        if exact:
+            return FrameColumn(name, tuple(values))
+    raise UnsupportedModelError(
+        f"baton cannot feed the {library} model's category column {name!r}",
+        expected="categories that are all text, or all numbers (integers up to 2**53)",
+        found=f"categories {cats[:5]!r}" if cats else "no categories",
+        hint="make the column's categories text (df[col].astype(str).astype('category')) "
+        "or integers before training",
+    )

@@ -139,7 +139,8 @@ class Head:
     (``p = transform(score)``, probabilities ``[1-p, p]``).
     """
 
-    task: Literal["regression", "classification", "class_index"]
+    task: Literal["regression", "classification", "class_index", "isolation", "leaf_one_hot",
+                  "samme", "weighted_median"]
     transform: Transform = "identity"
     scale: float = 1.0
     classes: np.ndarray | None = None
@@ -160,3 +161,70 @@ class Head:
     #: ``HistGradientBoostingClassifier`` with ``raw > 0``, both ``argmax(raw)`` for more
     #: classes. NaN raw scores are class 0 under both binary rules.
     label_rule: LabelRule = "argmax"
+    #: ``task="isolation"`` (scikit-learn's ``IsolationForest``): target ``t`` is tree
+    #: ``t``'s path length; ``depths`` = their sum in tree order from 0 (float64),
+    #: ``scores = -(2 ** -(depths / denominator)) - offset`` (the quotient is 1 where
+    #: ``denominator`` is 0) and ``label`` (int64) -1 where ``scores < 0``, else 1; with
+    #: ``label_threshold``, -1 where ``depths / denominator < label_threshold`` (the
+    #: reader's exact form of the library's test, free of the graph's ``Pow`` rounding)
+    denominator: float = 1.0
+    offset: float = 0.0
+    label_threshold: float | None = None
+    #: ``task="leaf_one_hot"`` (``RandomTreesEmbedding``): target ``t`` of the trees' sum is
+    #: the output column of the leaf tree ``t`` reached; output ``transformed`` float64
+    #: ``[N, len(leaf_owner)]`` is 1.0 in column ``j`` where target ``leaf_owner[j]`` equals
+    #: ``j``, else 0.0
+    leaf_owner: Sequence[int] = ()
+    #: ``task="samme"`` (``AdaBoostClassifier``): target ``i * n_classes + k`` is tree
+    #: ``i``'s vote for class ``k``; ``decision`` = the votes added tree by tree from 0 per
+    #: class (float64), divided by ``denominator`` (the sum of the trees' weights); two
+    #: classes: ``d = decision[1] - decision[0]``, probabilities ``softmax([-d, d] / 2)``,
+    #: label ``classes[d > 0]``; more: probabilities ``softmax(decision / (n_classes - 1))``,
+    #: label the first largest decision
+    #: ``task="weighted_median"`` (``AdaBoostRegressor``): target ``t`` is tree ``t``'s
+    #: prediction; ``prediction`` is the first of them, in ascending order (ties by tree
+    #: index), at which the running sum of their ``tree_weights`` reaches half the total
+    tree_weights: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
+class FrameColumn:
+    """One DataFrame column that the graph takes as an input of its own (``[N, 1]``) and
+    turns into the model's feature at the same position (:func:`~baton.converters._trees.
+    emit.frame_inputs`).
+
+    ``keys`` empty: a number, fed as float64 and passed on as it is. Otherwise the column
+    holds categories: a value equal to ``keys[i]`` becomes the float64 code ``codes[i]``
+    (``i`` when ``codes`` is empty), any other value (an unseen category, a missing value)
+    becomes NaN, or what ``unseen`` says. Text keys (``str``) make a string input matched
+    exactly; number keys a float64 input compared exactly as float64.
+    """
+
+    name: str
+    keys: tuple[str, ...] | tuple[float, ...] = ()
+    codes: tuple[float, ...] = ()
+    #: the name of the graph input (the column's name unless that is taken in the graph)
+    input_name: str = ""
+    #: a category column without keys (no value reaches a split): whether it is text
+    #: (``True``) or numbers (``False``); ``None``: a number passed on as it is
+    categories_as_text: bool | None = None
+    #: what a value that is no key becomes: ``"missing"``: NaN. ``"next"``: the code of the
+    #: smallest key above it, NaN where no key is (XGBoost's re-coding of a DataFrame's
+    #: categories, a binary search that takes the next training category); keys compare as
+    #: numbers, text byte by byte with the bytes signed (ASCII keys only: a character beyond
+    #: ASCII sorts below every ASCII one). NaN, and text that reads like a missing value,
+    #: stay missing.
+    unseen: Literal["missing", "next"] = "missing"
+
+    @property
+    def text(self) -> bool:
+        if not self.keys:
+            return bool(self.categories_as_text)
+        return isinstance(self.keys[0], str)
+
+    @property
+    def is_category(self) -> bool:
+        return bool(self.keys) or self.categories_as_text is not None
+
+    def code_values(self) -> tuple[float, ...]:
+        return self.codes or tuple(float(i) for i in range(len(self.keys)))
