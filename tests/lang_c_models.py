@@ -127,6 +127,49 @@ def statsmodels_glm() -> None:
     passes(results, X)
 
 
+@case
+def function_transformer_log1p() -> None:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, _ = xy()
+    X = np.abs(X) * 10.0 ** np.arange(-6, 0)  # tiny to moderate values, where log1p matters
+    y = X.sum(axis=1)
+    passes(FunctionTransformer(np.log1p).fit(X), X)
+    passes(make_pipeline(FunctionTransformer(np.log1p), Ridge()).fit(X, y), X)
+
+
+@case
+def transformed_target_regressor() -> None:
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+
+    X, y = make_regression(300, 6, random_state=0)
+    y = np.exp(y / y.std())
+    model = TransformedTargetRegressor(Ridge(), func=np.log1p, inverse_func=np.expm1)
+    passes(model.fit(X, y), X)
+
+
+@case
+def imputer_over_an_int_column_first() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"seats": rng.integers(1, 50, 300),
+                         "mrr": np.where(rng.random(300) < 0.2, np.nan,
+                                         rng.gamma(2.0, 100.0, 300))})
+    y = data.seats * 3.0 + data.mrr.fillna(0) / 10
+    for columns in (["seats", "mrr"], ["mrr", "seats"]):
+        model = make_pipeline(ColumnTransformer([("imp", SimpleImputer(), columns)]),
+                              Ridge()).fit(data, y)
+        passes(model, data)
+
+
 def frame(n: int, seed: int, unseen: str = "") -> pd.DataFrame:
     """Numbers and two pandas category columns (text and integers), some missing; with
     ``unseen``, that text category, which the training data did not have."""
