@@ -71,7 +71,23 @@ def require_cli() -> None:
     raise SystemExit(error.exit_code)
 
 
+def _unraisable_interrupt(previous: object) -> object:
+    """An unraisable-exception hook that hands a Ctrl-C caught where Python can only print
+    it (a weakref callback in the import system, "Exception ignored in ...", with a
+    traceback) back to the main thread, where it ends the command like any other."""
+    import _thread
+
+    def hook(unraisable: object) -> None:
+        if getattr(unraisable, "exc_type", None) is KeyboardInterrupt:
+            _thread.interrupt_main()
+            return
+        previous(unraisable)  # type: ignore[operator]
+
+    return hook
+
+
 def main() -> None:
+    sys.unraisablehook = _unraisable_interrupt(sys.unraisablehook)  # type: ignore[assignment]
     try:
         try:
             require_cli()

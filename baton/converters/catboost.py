@@ -71,7 +71,7 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.converters._trees.emit import frame_specs, with_frame_inputs
+from baton.converters._trees.converter import FrameInputs
 from baton.converters._trees.ir import FrameColumn
 from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 
@@ -109,7 +109,7 @@ def _loss_name(model: Any) -> str:
     return str(loss).split(":")[0]
 
 
-class CatBoostConverter(TreeConverter):
+class CatBoostConverter(FrameInputs, TreeConverter):
     name = "catboost"
     framework = "catboost"
     extra = EXTRA
@@ -137,24 +137,12 @@ class CatBoostConverter(TreeConverter):
         # refuse CTR/text features before the schema complains about their dtype
         if model.is_fitted():
             _refuse_ctr_features(model)
-        columns = self._frame_columns(model, sample)
-        if columns is None:
-            return super().infer_inputs(model, sample)
-        return frame_specs(columns)
+        return super().infer_inputs(model, sample)
 
-    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
-                opset: int | None) -> Any:
-        columns = self._frame_columns(model, sample)
-        if columns is None:
-            return super().convert(model, sample, inputs, opset=opset)
-        from baton.schema import TensorSpec
-
-        matrix = TensorSpec("input", "float64", ("N", len(columns)))
-        conv = super().convert(model, sample, [matrix], opset=opset)
-        cats = ", ".join(repr(c.name) for c in columns if c.is_category)
-        return with_frame_inputs(conv, columns, (
-            f"one-hot categorical columns {cats}: each category of the sample matched to the "
-            "split values its CatBoost hash equals; any other value matches none"))
+    def _frame_note(self, categories: str) -> str:
+        return (f"one-hot categorical columns {categories}: each category of the sample "
+                "matched to the split values its CatBoost hash equals; any other value "
+                "matches none")
 
     def _frame_columns(self, model: Any, sample: Any) -> list[FrameColumn] | None:
         """One :class:`FrameColumn` per feature for a model with categorical features,

@@ -41,7 +41,8 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.converters._trees.emit import category_column, frame_specs, with_frame_inputs
+from baton.converters._trees.converter import FrameInputs
+from baton.converters._trees.emit import category_column
 from baton.converters._trees.ir import FrameColumn
 from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 
@@ -57,7 +58,7 @@ def _booster(model: Any) -> Any:
     return model.booster_ if hasattr(model, "booster_") else model
 
 
-class LightGBMConverter(TreeConverter):
+class LightGBMConverter(FrameInputs, TreeConverter):
     name = "lightgbm"
     framework = "lightgbm"
     extra = EXTRA
@@ -88,26 +89,10 @@ class LightGBMConverter(TreeConverter):
 
     # -- a DataFrame with category columns ------------------------------------------------
 
-    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
-        columns = self._frame_columns(model, sample)
-        if columns is None:
-            return super().infer_inputs(model, sample)
-        return frame_specs(columns)
-
-    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
-                opset: int | None) -> Any:
-        columns = self._frame_columns(model, sample)
-        if columns is None:
-            return super().convert(model, sample, inputs, opset=opset)
-        from baton.schema import TensorSpec
-
-        matrix = TensorSpec("input", "float64", ("N", len(columns)))
-        conv = super().convert(model, sample, [matrix], opset=opset)
-        cats = ", ".join(repr(c.name) for c in columns if c.is_category)
-        return with_frame_inputs(conv, columns, (
-            f"category columns {cats} mapped to their training codes (the model's "
-            "pandas_categorical); an unseen category or a missing value reads as NaN, as "
-            "LightGBM's DataFrame input does"))
+    def _frame_note(self, categories: str) -> str:
+        return (f"category columns {categories} mapped to their training codes (the model's "
+                "pandas_categorical); an unseen category or a missing value reads as NaN, as "
+                "LightGBM's DataFrame input does")
 
     def _frame_columns(self, model: Any, sample: Any) -> list[FrameColumn] | None:
         """One :class:`FrameColumn` per feature when ``sample`` is a DataFrame with

@@ -343,6 +343,18 @@ class SklearnConverter:
                 precision="float64" if precision != "float32" else "float32",
                 tolerances={o.name: Tolerance() for o in outputs},
             )
+        missing = [a for a in attempts if "MissingShapeCalculator" in a]
+        if missing and len(missing) == len(attempts):
+            what = missing[0].split("type '<class '", 1)[-1].split("'>", 1)[0]
+            raise UnsupportedModelError(
+                f"neither baton nor skl2onnx has a converter for {what}",
+                expected="estimators baton or skl2onnx converts (docs/coverage.md lists "
+                "scikit-learn's, one by one)",
+                found=f"{_class_path(model)}, containing {what}",
+                hint="replace that step by one that converts; for your own estimator class, "
+                "register a converter with skl2onnx.update_registered_converter (baton "
+                "uses skl2onnx's registry), or add a baton converter (docs/converters.md)",
+            )
         raise UnsupportedModelError(
             f"skl2onnx could not produce a model onnxruntime runs for {_class_path(model)}",
             expected="a model skl2onnx converts and onnxruntime loads",

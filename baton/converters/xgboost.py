@@ -70,7 +70,8 @@ from baton.converters._trees import (
     Tree,
     TreeConverter,
 )
-from baton.converters._trees.emit import category_column, frame_specs, with_frame_inputs
+from baton.converters._trees.converter import FrameInputs
+from baton.converters._trees.emit import category_column
 from baton.converters._trees.ir import FrameColumn
 from baton.errors import SchemaError, UnsupportedModelError, UsageError, first_line, require
 
@@ -110,7 +111,7 @@ def _xgb() -> Any:
     return require("xgboost", EXTRA, "Converting an XGBoost model")
 
 
-class XGBoostConverter(TreeConverter):
+class XGBoostConverter(FrameInputs, TreeConverter):
     name = "xgboost"
     framework = "xgboost"
     extra = EXTRA
@@ -142,27 +143,11 @@ class XGBoostConverter(TreeConverter):
 
     # -- a DataFrame with category columns ------------------------------------------------
 
-    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
-        columns = self._frame_columns(model, sample)
-        if columns is None:
-            return super().infer_inputs(model, sample)
-        return frame_specs(columns)
-
-    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
-                opset: int | None) -> Any:
-        columns = self._frame_columns(model, sample)
-        if columns is None:
-            return super().convert(model, sample, inputs, opset=opset)
-        from baton.schema import TensorSpec
-
-        matrix = TensorSpec("input", "float64", ("N", len(columns)))
-        conv = super().convert(model, sample, [matrix], opset=opset)
-        cats = ", ".join(repr(c.name) for c in columns if c.is_category)
-        return with_frame_inputs(conv, columns, (
-            f"category columns {cats} mapped to their training codes (the model's "
-            "cats.enc); a category the model was not trained on takes the code of the next "
-            "training category in sorted order, as XGBoost's re-coding does (NaN past the "
-            "last one, where XGBoost refuses the data); a missing value reads as missing"))
+    def _frame_note(self, categories: str) -> str:
+        return (f"category columns {categories} mapped to their training codes (the model's "
+                "cats.enc); a category the model was not trained on takes the code of the next "
+                "training category in sorted order, as XGBoost's re-coding does (NaN past the "
+                "last one, where XGBoost refuses the data); a missing value reads as missing")
 
     def _frame_columns(self, model: Any, sample: Any) -> list[FrameColumn] | None:
         """One :class:`FrameColumn` per feature when ``sample`` is a DataFrame with

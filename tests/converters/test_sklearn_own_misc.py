@@ -134,3 +134,46 @@ def test_quadratic_discriminant_label_is_one_dimensional():
     bundle = assert_passes(model, X)
     label = next(o for o in bundle.typed_manifest.outputs if o.name == "label")
     assert len(label.shape) == 1
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_additive_chi2_sampler_keeps_zeros_zero(steps, tmp_path):
+    from sklearn.kernel_approximation import AdditiveChi2Sampler
+
+    X = np.abs(Xc)
+    model = AdditiveChi2Sampler(sample_steps=steps).fit(X)
+    bundle = assert_passes(model, X)
+    probe = np.array([[0.0, 1e-300, 1.0, 1e300, 0.5, 0.0]])
+    np.testing.assert_allclose(run_bundle(bundle, probe, tmp_path)["transformed"],
+                               model.transform(probe), rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("name", ["NMF", "MiniBatchNMF", "LatentDirichletAllocation"])
+def test_iterative_decompositions_are_refused_with_a_remedy(name):
+    import sklearn.decomposition as d
+
+    X = np.abs(Xc)
+    model = getattr(d, name)(n_components=2, random_state=0).fit(X)
+    with pytest.raises(baton.UnsupportedModelError, match="optimisation for each row") as info:
+        baton.convert(model, X)
+    assert "TruncatedSVD" in info.value.hint
+
+
+class Doubler(sk.base.TransformerMixin, sk.base.BaseEstimator):
+    """A user's own estimator: no converter anywhere."""
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) * 2
+
+
+def test_an_estimator_with_no_converter_anywhere_says_so_and_how_to_add_one():
+    X = Xc[:20]
+    with pytest.raises(baton.UnsupportedModelError,
+                       match="neither baton nor skl2onnx has a converter for") as info:
+        baton.convert(make_pipeline(StandardScaler(), Doubler()).fit(X), X)
+    assert "Doubler" in str(info.value)
+    assert "update_registered_converter" in info.value.hint

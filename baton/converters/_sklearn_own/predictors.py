@@ -12,6 +12,9 @@
   ``PLSSVD``: ``transform`` = ``((X - _x_mean) / _x_std) @ x_weights_``.
 * ``Binarizer``: ``x > threshold`` as 1, else 0 (NaN is 0); skl2onnx's gives 1 at the
   threshold itself.
+* ``AdditiveChi2Sampler``: the sampled chi2 map of ``_transform_dense`` (zeros stay 0).
+* ``NMF``, ``MiniBatchNMF``, ``LatentDirichletAllocation``: refused (their transform
+  iterates per row until it converges).
 * ``Normalizer``: each row divided by its l1, l2 or max norm, where a norm below
   ``10 * eps`` is taken as 1 (``_handle_zeros_in_scale``): a zero row stays zero, where
   skl2onnx's divides it into NaN.
@@ -129,6 +132,41 @@ def _normalizer(scope: Any, operator: Any, container: Any) -> None:
     e.op("Div", e.x, norms, out=e.output())
 
 
+def _additive_chi2(scope: Any, operator: Any, container: Any) -> None:
+    e = Emit(scope, operator, container)
+    m = e.model
+    interval = m.sample_interval if m.sample_interval is not None else {
+        1: 0.8, 2: 0.5, 3: 0.4}[m.sample_steps]
+    nonzero = e.op("Not", e.op("Equal", e.x, e.const(0.0)))
+    zero = e.const(0.0)
+    safe = e.op("Where", nonzero, e.x, e.const(1.0))  # no log(0): those entries stay 0
+    parts = [e.op("Where", nonzero, e.op("Sqrt", e.op("Mul", e.x, e.const(interval))),
+                  zero)]
+    log_step = e.op("Mul", e.const(interval), e.op("Log", safe))
+    step = e.op("Mul", e.op("Mul", e.const(2.0), safe), e.const(interval))
+    for j in range(1, m.sample_steps):
+        factor = e.op("Sqrt", e.op("Div", step, e.const(np.cosh(np.pi * j * interval))))
+        angle = e.op("Mul", e.const(float(j)), log_step)
+        for trig in ("Cos", "Sin"):
+            parts.append(e.op("Where", nonzero, e.op("Mul", factor, e.op(trig, angle)), zero))
+    e.op("Concat", *parts, out=e.output(), axis=1)
+
+
+def _refuse_iterative(remedy: str) -> Any:
+    def convert(scope: Any, operator: Any, container: Any) -> None:
+        from baton.errors import UnsupportedModelError
+
+        name = type(operator.raw_operator).__name__
+        raise UnsupportedModelError(
+            f"baton cannot convert {name}: its transform solves an optimisation for each "
+            "row (iterations until convergence), which no fixed ONNX graph reproduces",
+            expected="a transform with a closed form (a matrix product, a kernel, a lookup)",
+            found=f"{name} (transform iterates per row)",
+            hint=remedy)
+
+    return convert
+
+
 def _n_features(model: Any) -> int:
     return int(model.n_features_in_)
 
@@ -145,6 +183,24 @@ CONVERTERS = [
     Own("sklearn.cross_decomposition.PLSSVD",
         transformer_shape(lambda m: m.x_weights_.shape[1]), _pls_svd_transform,
         note="transform: standardised X @ x_weights_"),
+    Own("sklearn.kernel_approximation.AdditiveChi2Sampler",
+        transformer_shape(lambda m: m.n_features_in_ * (2 * m.sample_steps - 1)),
+        _additive_chi2, note="the sampled chi2 feature map: sqrt, then cos/sin of log"),
+    Own("sklearn.decomposition.NMF", transformer_shape(lambda m: m.n_components_),
+        _refuse_iterative("fit TruncatedSVD or PCA in its place, or convert the model "
+                          "that takes NMF's output and compute NMF's transform before it"),
+        note="refused: the transform solves a non-negative least squares per row"),
+    Own("sklearn.decomposition.MiniBatchNMF", transformer_shape(lambda m: m.n_components_),
+        _refuse_iterative("fit TruncatedSVD or PCA in its place, or convert the model "
+                          "that takes MiniBatchNMF's output and compute its transform "
+                          "before it"),
+        note="refused: the transform solves a non-negative least squares per row"),
+    Own("sklearn.decomposition.LatentDirichletAllocation",
+        transformer_shape(lambda m: m.n_components),
+        _refuse_iterative("fit TruncatedSVD or PCA on the counts in its place, or convert "
+                          "the model that takes the topic mixtures and compute them before "
+                          "it"),
+        note="refused: the transform runs variational inference per row"),
     Own("sklearn.preprocessing.Binarizer", transformer_shape(_n_features), _binarizer,
         note="x > threshold as 1, else 0"),
     Own("sklearn.preprocessing.Normalizer", transformer_shape(_n_features), _normalizer,

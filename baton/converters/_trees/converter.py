@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from baton.converters._trees.emit import emit
+from baton.converters._trees.emit import emit, frame_specs, with_frame_inputs
 from baton.converters._trees.heads import OUTPUT_KINDS
-from baton.converters._trees.ir import Ensemble, Head
+from baton.converters._trees.ir import Ensemble, FrameColumn, Head
 
 #: How close a tree model's numbers must be: 1e-6 of the range the outputs span on the
 #: sample (the splits themselves are exact; what is left is the order of summation).
@@ -181,3 +181,36 @@ def _notes(ens: Ensemble, head: Head) -> list[str]:
                       "raw>0": "label: class 1 where the raw score is > 0"}[head.label_rule]
                      + ", as the library decides it")
     return notes
+
+
+class FrameInputs:
+    """For a tree reader whose models take pandas DataFrames with category columns (put it
+    before :class:`TreeConverter` among the bases): one input per column, the category →
+    training code mapping in the graph. The reader defines ``_frame_columns`` (None where the
+    sample is no such DataFrame: the plain matrix path) and ``_frame_note`` (the manifest
+    note on how categories are read)."""
+
+    def _frame_columns(self, model: Any, sample: Any) -> list[FrameColumn] | None:
+        raise NotImplementedError
+
+    def _frame_note(self, categories: str) -> str:
+        raise NotImplementedError
+
+    def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().infer_inputs(model, sample)  # type: ignore[misc]
+        return frame_specs(columns)
+
+    def convert(self, model: Any, sample: Any, inputs: list[Any], *,
+                opset: int | None) -> Any:
+        columns = self._frame_columns(model, sample)
+        if columns is None:
+            return super().convert(model, sample, inputs, opset=opset)  # type: ignore[misc]
+        from baton.schema import TensorSpec
+
+        matrix = TensorSpec("input", "float64", ("N", len(columns)))
+        conv = super().convert(model, sample, [matrix], opset=opset)  # type: ignore[misc]
+        cats = ", ".join(repr(c.name) for c in columns if c.is_category)
+        return with_frame_inputs(conv, columns, self._frame_note(cats))
+

@@ -84,14 +84,7 @@ def _head(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]:
     else:
         b.node("Identity", [score], ["probabilities"])
     _label_index(b, head, n_targets, n_classes)
-    classes = np.asarray(head.classes)
-    if classes.dtype.kind in "USO":
-        b.const("classes", np.asarray([str(c).encode() for c in classes], dtype=object))
-        label_type = TensorProto.STRING
-    else:
-        b.const("classes", classes.astype(np.int64))
-        label_type = TensorProto.INT64
-    b.node("Gather", ["classes", "label_index"], ["label"], axis=0)
+    label_type = _gather_label(b, head)
     outputs = [vi("label", label_type, ["N"]),
                vi("probabilities", TensorProto.DOUBLE, ["N", n_classes])]
     if head.raw_scores:
@@ -228,14 +221,7 @@ def _samme(b: _Builder, head: Head, n_targets: int) -> list[onnx.ValueInfoProto]
         b.node("ArgMax", ["samme_decision"], ["label_index"], axis=1, keepdims=0,
                select_last_index=0)
     b.node("Softmax", ["samme_logits"], ["probabilities"], axis=1)
-    classes = np.asarray(head.classes)
-    if classes.dtype.kind in "USO":
-        b.const("classes", np.asarray([str(c).encode() for c in classes], dtype=object))
-        label_type = TensorProto.STRING
-    else:
-        b.const("classes", classes.astype(np.int64))
-        label_type = TensorProto.INT64
-    b.node("Gather", ["classes", "label_index"], ["label"], axis=0)
+    label_type = _gather_label(b, head)
     return [helper.make_tensor_value_info("label", label_type, ["N"]),
             helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, ["N", k])]
 
@@ -272,3 +258,19 @@ def _weighted_median(b: _Builder, head: Head, n_targets: int) -> list[onnx.Value
 
 OUTPUT_KINDS = {"label": "label", "probabilities": "probabilities", "raw_scores": "scores",
                 "prediction": "prediction", "scores": "scores", "transformed": "transformed"}
+
+
+def _gather_label(b: Any, head: Head) -> int:
+    """``label`` = ``classes[label_index]`` (text or int64 classes); the label's ONNX type."""
+    from onnx import TensorProto
+
+    classes = np.asarray(head.classes)
+    if classes.dtype.kind in "USO":
+        b.const("classes", np.asarray([str(c).encode() for c in classes], dtype=object))
+        label_type = TensorProto.STRING
+    else:
+        b.const("classes", classes.astype(np.int64))
+        label_type = TensorProto.INT64
+    b.node("Gather", ["classes", "label_index"], ["label"], axis=0)
+    return int(label_type)
+
