@@ -191,7 +191,8 @@ def sweep_one(name: str, checks: Sequence[str],
     try:
         bundle = baton.convert(est, X)
     except Exception as e:  # noqa: BLE001
-        return res | {"reason": first_line(e), "detail": found_line(e),
+        return res | {"reason": first_line(e, 400), "detail": found_line(e, 240),
+                      "hint": str(getattr(e, "hint", "") or ""),
                       "seconds": time.perf_counter() - t0}
     conv = bundle.typed_manifest.info.get("converter", {})
     res |= {"status": "converted", "converted": True, "convert_parity": bool(bundle.report),
@@ -341,7 +342,8 @@ def verdict(r: dict[str, Any], checks: Sequence[str]) -> str:
         return "not tried: " + r.get("reason", "")
     if not r.get("converted"):
         found = f" (found: {r['detail']})" if r.get("detail") else ""
-        return f"{r['status']}: {r.get('reason', '')}{found}"
+        hint = f"; what to do: {r['hint']}" if r.get("hint") else ""
+        return f"{r['status']}: {r.get('reason', '')}{found}{hint}"
     for key in checks:
         c = r.get(key, {})
         if not c.get("pass"):
