@@ -113,7 +113,7 @@ def select_column(model: onnx.ModelProto, output: str, column: int) -> None:
 
 def flatten_output(model: onnx.ModelProto, output: str) -> None:
     """Make graph output ``output`` one-dimensional (``[N]``): skl2onnx gives some labels as
-    ``[1, N]`` (QuadraticDiscriminantAnalysis's)."""
+    ``[1, N]`` (QuadraticDiscriminantAnalysis's) or ``[N, 1]`` (LocalOutlierFactor's)."""
     from onnx import helper, numpy_helper
 
     g = model.graph

@@ -18,10 +18,13 @@ def _load_pickle(path: Path, trust_pickle: bool) -> Any:
     if not trust_pickle:
         raise UsageError(
             f"refusing to load {path}: loading a pickle runs arbitrary code from the file",
-            expected="a .skops file (the safe format), or --trust-pickle for a file you trust",
+            expected="a format that runs no code (.skops for scikit-learn, a LightGBM, "
+            "XGBoost or CatBoost model file), or --trust-pickle for a file you trust",
             found=f"a {path.suffix} file",
-            hint="re-save the model with skops.io.dump(model, 'model.skops'), or pass "
-            "--trust-pickle if you made this file yourself",
+            hint="pass --trust-pickle if you made this file yourself (statsmodels results "
+            "and PyTorch pickles have no safe format); or re-save a scikit-learn model with "
+            "skops.io.dump(model, 'model.skops'), a tree model with its library's "
+            "save_model",
         )
     try:
         if path.suffix.lower() == ".joblib":

@@ -463,8 +463,9 @@ class SklearnConverter:
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
             raise _AttemptFailed(f"onnxruntime: {first_line(exc, 240, with_type=True)}") from exc
         n = len(rows)
-        if "label" in got and got["label"].shape == (1, n) and n > 1:
-            flatten_output(onx, "label")  # a [1, N] label (QuadraticDiscriminantAnalysis)
+        if "label" in got and got["label"].shape in ((1, n), (n, 1)) and n > 1:
+            # a [1, N] label (QuadraticDiscriminantAnalysis), [N, 1] (LocalOutlierFactor)
+            flatten_output(onx, "label")
             sess = make_ort_session(onx.SerializeToString())
         if "scores" in got and got["scores"].ndim == 2 and got["scores"].shape[1] == 2:
             ref = self.predict(model, rows)["scores"]

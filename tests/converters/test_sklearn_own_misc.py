@@ -177,3 +177,12 @@ def test_an_estimator_with_no_converter_anywhere_says_so_and_how_to_add_one():
         baton.convert(make_pipeline(StandardScaler(), Doubler()).fit(X), X)
     assert "Doubler" in str(info.value)
     assert "update_registered_converter" in info.value.hint
+
+
+def test_local_outlier_factor_label_is_one_dimensional():
+    from sklearn.neighbors import LocalOutlierFactor
+
+    model = LocalOutlierFactor(novelty=True).fit(Xc)
+    bundle = assert_passes(model, Xc, search=False)
+    label = next(o for o in bundle.typed_manifest.outputs if o.name == "label")
+    assert len(label.shape) == 1
