@@ -8,6 +8,10 @@ batch sizes 1, 2 and 7 wins, and every attempt is recorded in the manifest:
    specialise the batch to 1 — ``nn.TransformerEncoder`` does — and onnxruntime then
    refuses a batch of 8; the sample is repeated to 2 rows to avoid that.)
 2. ``torchscript``: the TorchScript-based exporter (``dynamo=False``) with ``dynamic_axes``.
+   A trace that takes a Python boolean or number from a tensor's data (``if x.sum() > 0:``,
+   the tracer's ``TracerWarning``) is refused: it would keep the branch the sample took.
+   A model that branches on data is refused naming its line (from the tracer's warning or
+   dynamo's error) and the fix (``torch.cond``, ``torch.where``).
 
 Inputs: a tensor (input ``input``), a tuple of tensors (named after ``forward``'s
 parameters), or a dict of tensors (passed as keyword arguments, named after the keys).
@@ -210,11 +214,16 @@ class TorchConverter:
         output_names = list(reference)
         example = _at_least_two_rows(arrays)
         attempts: list[str] = []
+        branch: _DataDependent | None = None
         for strategy in ("dynamo", "torchscript"):
             try:
                 onx = _export(torch, model, example, inputs, output_names, strategy,
                               opset or DEFAULT_OPSET, dims)
                 outputs = _validate(onx, inputs, arrays, output_names, reference)
+            except _DataDependent as exc:
+                attempts.append(f"{strategy}: {exc}")
+                branch = branch or exc
+                continue
             except _Failed as exc:
                 attempts.append(f"{strategy}: {exc}")
                 continue
@@ -236,6 +245,18 @@ class TorchConverter:
                 else "float32",
                 tolerances={o.name: Tolerance() for o in outputs},
             )
+        if branch is not None:
+            raise UnsupportedModelError(
+                f"{self.describe(model)} branches on a tensor's value in Python at "
+                f"{branch.where}: an exported graph would hold only the branch the sample "
+                "took, and give wrong answers for inputs that take the other",
+                expected="control flow the graph can hold: torch.cond, torch.where, or "
+                "branches on shapes and constants only",
+                found="; ".join(attempts)[:1500],
+                hint="write the branch as torch.cond(pred, true_fn, false_fn, (x,)) (both "
+                "branches are exported and the graph chooses per call), or compute both and "
+                "pick with torch.where(cond, a, b)",
+            )
         raise UnsupportedModelError(
             f"torch.onnx could not export {self.describe(model)} with a dynamic batch",
             expected="a module torch.onnx exports (dynamo or TorchScript exporter)",
@@ -250,6 +271,43 @@ class TorchConverter:
 
 class _Failed(Exception):
     pass
+
+
+class _DataDependent(_Failed):
+    """The module decides on a tensor's value in Python (``if x.sum() > 0:``): the dynamo
+    exporter cannot export it, and tracing would bake in the branch the sample took."""
+
+    def __init__(self, where: str, how: str) -> None:
+        super().__init__(f"data-dependent control flow at {where} ({how})")
+        self.where = where
+
+
+#: the TorchScript tracer's warnings for a Python value taken from a tensor's data: the
+#: trace keeps the value the sample gave (a branch, a number), right for that sample only
+_BAKED = ("Converting a tensor to a Python boolean", "Converting a tensor to a Python number",
+          "Converting a tensor to a Python float")
+
+
+def _source(filename: str, lineno: int) -> str:
+    import linecache
+
+    code = linecache.getline(filename, lineno).strip()
+    return f"{filename}:{lineno}" + (f" `{code}`" if code else "")
+
+
+def _data_dependent_in(exc: BaseException) -> _DataDependent | None:
+    """The user's line that a dynamo export failed on for data-dependent control flow (the
+    error names it as ``File "...", line N``), if that is why it failed."""
+    import re
+
+    text = str(exc)
+    if "data-dependent" not in text and "GuardOnDataDependent" not in text:
+        return None
+    frames = re.findall(r'File "([^"]+)", line (\d+)', text)
+    user = [(f, int(n)) for f, n in frames if "site-packages" not in f
+            and "/torch/" not in f]
+    where = _source(*user[-1]) if user else "a line of forward()"
+    return _DataDependent(where, "dynamo: could not guard on a data-dependent expression")
 
 
 def _is_program(model: Any) -> bool:
@@ -363,14 +421,25 @@ def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
                 rename_values(onx, {a: b for a, b in zip(current, output_names) if a != b})
                 return onx
             buf = io.BytesIO()
-            torch.onnx.export(
-                model, args if kwargs is None else (kwargs,), buf, dynamo=False,
-                input_names=names, output_names=output_names, opset_version=min(opset, 17),
-                dynamic_axes={n: {0: "N", **dict(dims.get(n, {}))}
-                              for n in names + output_names})
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                torch.onnx.export(
+                    model, args if kwargs is None else (kwargs,), buf, dynamo=False,
+                    input_names=names, output_names=output_names,
+                    opset_version=min(opset, 17),
+                    dynamic_axes={n: {0: "N", **dict(dims.get(n, {}))}
+                                  for n in names + output_names})
+            baked = [w for w in seen if type(w.message).__name__ == "TracerWarning"
+                     and str(w.message).startswith(_BAKED)]
+            if baked:
+                raise _DataDependent(_source(baked[0].filename, baked[0].lineno),
+                                     "torchscript: the trace would keep the sample's branch")
             return onnx.load_from_string(buf.getvalue())
+    except _Failed:
+        raise
     except Exception as exc:  # noqa: BLE001 - exporters raise anything
-        raise _Failed(first_line(exc, 300, with_type=True)) from exc
+        raise (_data_dependent_in(exc) or _Failed(first_line(exc, 300, with_type=True))
+               ) from exc
 
 
 def _validate(onx: Any, inputs: list[TensorSpec], arrays: Any, output_names: list[str],
