@@ -20,10 +20,11 @@ Outputs: a tensor (``output``), a tuple (``output_0``, ...) or a dict (its keys)
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,14 @@ from baton.tolerance import Tolerance
 
 EXTRA = "torch"
 DEFAULT_OPSET = 18
+#: a float16 output's default tolerance: half precision has 11 significant bits (one step
+#: at 1.0 is 9.8e-4), and torch and onnxruntime round their float32 accumulations to it at
+#: different points: about ten steps
+HALF_TOLERANCE = Tolerance(atol=1e-3, rtol=1e-2)
 #: batch sizes every conversion is checked at (the sample's rows, repeated as needed)
 PARITY_BATCHES = (1, 2, 7, 64)
-_TORCH_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float32",
-                 "int64": "int64", "int32": "int64", "bool": "bool"}
+_TORCH_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float16",
+                 "int64": "int64", "int32": "int32", "bool": "bool"}
 
 
 def _torch() -> Any:
@@ -118,8 +123,9 @@ class TorchConverter:
                     expected="tensors whose first dimension is the batch",
                     found="a scalar", hint="pass a batch of examples, e.g. x.unsqueeze(0)",
                 )
-            dtype = _TORCH_DTYPES.get(dtype_name(arr.dtype) if arr.dtype.kind != "f" or
-                                      arr.dtype.itemsize != 2 else "float16")
+            raw = ("float16" if arr.dtype.kind == "f" and arr.dtype.itemsize == 2 else
+                   "int32" if arr.dtype == np.int32 else dtype_name(arr.dtype))
+            dtype = _TORCH_DTYPES.get(raw)  # int32 ids stay int32: the graph takes them
             if dtype is None:
                 raise SchemaError(f"input {name!r} has an unsupported dtype",
                                   expected="float, integer or bool tensors",
@@ -139,9 +145,9 @@ class TorchConverter:
 
     def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
         arrays = self.prepare(model, data)
-        _eval(model)
         try:
-            out = self._call(model, arrays)
+            with _evaluating(model):
+                out = self._call(model, arrays)
         except (RuntimeError, TypeError, ValueError, IndexError) as exc:
             raise SchemaError(
                 f"the original model ({self.describe(model)}) rejected the data",
@@ -164,13 +170,12 @@ class TorchConverter:
                 hint="install a CUDA build of torch, or check on the CPU (--provider cpu)",
             )
         arrays = self.prepare(model, data)
-        _eval(model)
         saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
         was = next((p.device for p in model.parameters()), torch.device("cpu"))
         try:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
             model.to(device)
-            with torch.no_grad():
+            with _evaluating(model), torch.no_grad():
                 if isinstance(arrays, dict):
                     out = model(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(device)
                                    for k, v in arrays.items()})
@@ -203,8 +208,14 @@ class TorchConverter:
     def convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
                 opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None = None
                 ) -> Conversion:
+        """Export in eval mode; the user's module gets its own modes back afterwards."""
+        with _evaluating(model):
+            return self._convert(model, sample, inputs, opset=opset, dynamic=dynamic)
+
+    def _convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
+                 opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None
+                 ) -> Conversion:
         torch = _torch()
-        _eval(model)
         arrays = self.prepare(model, sample)
         dims = _dynamic_dims(inputs, arrays, dynamic or {})
         inputs = [TensorSpec(s.name, s.dtype, tuple(dims.get(s.name, {}).get(i, d)
@@ -243,7 +254,8 @@ class TorchConverter:
                               if _dim_names(dims) else [])},
                 precision="float64" if any(s.dtype == "float64" for s in inputs)
                 else "float32",
-                tolerances={o.name: Tolerance() for o in outputs},
+                tolerances={o.name: HALF_TOLERANCE if o.dtype == "float16" else Tolerance()
+                            for o in outputs},
             )
         if branch is not None:
             raise UnsupportedModelError(
@@ -314,6 +326,20 @@ def _is_program(model: Any) -> bool:
     return "GraphModule" in type(model).__qualname__
 
 
+@contextlib.contextmanager
+def _evaluating(model: Any) -> Iterator[None]:
+    """Eval mode for the block; each submodule's own mode (training or not) back after it,
+    so that converting or checking leaves the user's module as it was."""
+    modules = list(model.modules()) if hasattr(model, "modules") else []
+    modes = [m.training for m in modules]
+    _eval(model)
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.training = mode
+
+
 def _eval(model: Any) -> None:
     """Inference mode (dropout off, batch-norm running statistics). A program loaded with
     torch.export.load was captured in its mode already and refuses eval()."""
@@ -325,6 +351,15 @@ def _eval(model: Any) -> None:
 
 def _to_numpy(v: Any) -> np.ndarray:
     if hasattr(v, "detach"):
+        if str(getattr(v, "dtype", "")) == "torch.bfloat16":
+            raise UnsupportedModelError(
+                "baton does not convert bfloat16 tensors: numpy has no bfloat16 type to "
+                "feed or compare them, and onnxruntime's CPU kernels for it are few",
+                expected="float32, float64, float16, integer or bool tensors",
+                found="a torch.bfloat16 tensor",
+                hint="convert a float32 copy (copy.deepcopy(model).float(), with float32 "
+                "inputs), or a float16 one (.half()): baton converts both, float16 within "
+                "half precision's tolerance")
         return v.detach().cpu().numpy()
     return np.asarray(v)
 

@@ -16,7 +16,7 @@ import numpy as np
 from baton.errors import SchemaError
 
 #: The dtypes a baton tensor may have, by their numpy names ("string" for text).
-DTYPES = ("float32", "float64", "int64", "int32", "bool", "string")
+DTYPES = ("float32", "float64", "float16", "int64", "int32", "bool", "string")
 
 BATCH = "N"
 

@@ -41,7 +41,7 @@ def edge_values(col: Column) -> list[tuple[str, Any]]:
         return [(k, v) for k, v in ints if info.min <= v <= info.max]
     ftype = col.dtype.type if col.dtype.kind == "f" else np.float64
     fi = np.finfo(ftype)
-    big = 1e30 if fi.bits <= 32 else 1e15
+    big = 1e4 if fi.bits <= 16 else 1e30 if fi.bits <= 32 else 1e15
     span = col.span if col.span > 0 else max(1.0, abs(col.hi))
     vals = [("NaN", math.nan), ("+inf", math.inf), ("-inf", -math.inf), ("0", 0.0),
             ("-0.0", -0.0), ("largest finite", float(fi.max)),
@@ -52,7 +52,8 @@ def edge_values(col: Column) -> list[tuple[str, Any]]:
             ("observed min", col.lo), ("observed max", col.hi),
             ("below the observed range", col.lo - span), ("above the observed range",
                                                           col.hi + span)]
-    return [(k, float(ftype(v))) for k, v in vals]
+    with np.errstate(over="ignore"):  # beyond float16's range: inf, as the data would be
+        return [(k, float(ftype(v))) for k, v in vals]
 
 
 def neighbours(t: float) -> list[float]:
