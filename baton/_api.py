@@ -15,18 +15,21 @@ from baton.contract import DynamicDimensions, ParityBatches
 from baton.envelope import Envelope
 from baton.errors import SchemaError, UsageError, require
 from baton.manifest import Golden, Manifest, Tuning
+from baton.masks import check_declared, parse_masks, unset_from
 from baton.parity.latency import BenchResult, Budget, Progress, TimingPlan
 from baton.parity.search import SearchBudget
 from baton.results.report import Report
 from baton.runtime._files import GOLDEN_DIR
-from baton.schema import n_rows, take_rows, to_feeds, to_jsonable
+from baton.schema import n_rows, take_rows, to_feeds, to_jsonable, unbatched
 from baton.tolerance import ToleranceArg
 
 
 def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | None = None,
             dynamic: Mapping[str, Mapping[int, str]] | None = None, provider: str = "cpu",
             require_provider: bool = False, tf32: bool = False, tune: bool = True,
-            envelope: EnvelopeArg = None) -> Bundle:
+            envelope: EnvelopeArg = None,
+            mask_inputs: Sequence[str] | Mapping[str, bool] | None = None,
+            batch_dims: Mapping[str, int | None] | None = None) -> Bundle:
     """Convert a fitted model to an ONNX :class:`Bundle`, proving parity on ``sample``.
 
     ``sample`` holds real inputs (a numpy array or a pandas DataFrame; tensors for
@@ -34,13 +37,19 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     parity is checked on all of it (``bundle.report``).
 
     ``dynamic`` (PyTorch) names dimensions other than the batch that vary, e.g.
-    ``{"ids": {1: "seq"}, "mask": {1: "seq"}}``. ``provider="cuda"`` checks parity on
-    onnxruntime's CUDA execution provider (TF32 off unless ``tf32``); without one the CUDA
-    check is skipped with a note, or refused when ``require_provider``. ``tune`` picks the
-    graph optimisation level (see :mod:`baton.parity.tuning`). The bundle records the
-    region of inputs the proof covers, observed from ``sample`` (its *envelope*,
-    docs/search.md); ``envelope`` widens or narrows columns (``["x0=0..4.5", "city=a,b"]``
-    or ``{"x0": "0..4.5"}``).
+    ``{"ids": {1: "seq"}, "mask": {1: "seq"}}``, or ``{"input": {2: "height>=8"}}`` with
+    the least size the model takes; ``batch_dims`` (PyTorch) declares inputs without a
+    batch dimension (``{"ids": None}``: EmbeddingBag's flat ids), fed whole.
+    ``provider="cuda"`` checks parity on onnxruntime's CUDA execution provider (TF32 off
+    unless ``tf32``); without one the CUDA check is skipped with a note, or refused when
+    ``require_provider``. ``tune`` picks the graph optimisation level (see
+    :mod:`baton.parity.tuning`). The bundle records the region of inputs the proof
+    covers, observed from ``sample`` (its *envelope*, docs/search.md); ``envelope`` widens
+    or narrows columns (``["x0=0..4.5", "city=a,b"]`` or ``{"x0": "0..4.5"}``).
+
+    Attention masks (inputs named ``attention_mask`` or ``…padding_mask``, or declared in
+    ``mask_inputs``: ``["mask"]``, ``["pad:padding"]``) are recognised: the outputs with one
+    value per position are compared where the mask sets them (:mod:`baton.masks`).
     """
     onnx = require("onnx", "cli", "baton.convert")
     import onnxruntime
@@ -57,37 +66,67 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
         raise SchemaError("the sample is empty", expected="at least one row", found="0 rows",
                           hint="pass real rows of the data the model will see")
     inputs = converter.infer_inputs(model, sample)
-    if dynamic:
+    if dynamic or batch_dims:
         if not isinstance(converter, DynamicDimensions):
+            what = "dynamic" if dynamic else "batch_dims"
             raise UsageError(
-                "dynamic dimensions other than the batch apply to PyTorch models only",
-                expected="no 'dynamic' argument for a " + converter.framework + " model",
-                found="dynamic=" + repr(dict(dynamic)),
+                "dynamic dimensions and batch_dims apply to PyTorch models only",
+                expected=f"no {what!r} argument for a " + converter.framework + " model",
+                found=f"{what}=" + repr(dict(dynamic or batch_dims or {})),
                 hint="drop it: tabular models take rows of fixed width, with a dynamic batch",
             )
-        conv = converter.convert(model, sample, inputs, opset=opset, dynamic=dynamic)
+        conv = converter.convert(model, sample, inputs, opset=opset, dynamic=dynamic,
+                                 batch_dims=batch_dims)
     else:
         conv = converter.convert(model, sample, inputs, opset=opset)
     model_bytes = conv.model.SerializeToString()
-    report, expected, actual = parity_on(model, converter, model_bytes, conv.inputs,
-                                         conv.outputs, conv.tolerances, sample, run)
     prepared = converter.prepare(model, sample)
+    declared = parse_masks(mask_inputs)
+    check_declared(declared, prepared)
+    observed = Envelope.observe(prepared, masks=declared)
+    report, expected, actual = parity_on(model, converter, model_bytes, conv.inputs,
+                                         conv.outputs, conv.tolerances, sample, run, observed)
+    # the outputs each mask was found aligned with, recorded for every later comparison
+    observed = observed.with_mask_outputs({m: tuple(
+        d.name for d in report.outputs if d.positions and d.positions["mask"] == m)
+        for m in observed.masks()})
+    whole = unbatched(conv.inputs)  # inputs without a batch: fed whole, never cut
+    n = n_rows(prepared, whole)
     batches = converter.parity_batches if isinstance(converter, ParityBatches) else ()
-    variants = [(f"batch {b}", take_rows(prepared, np.arange(b) % n_rows(sample)))
-                for b in batches]
+    # beside a whole input, rows index into it and cannot repeat: the first rows only
+    variants = [(f"batch {b}", take_rows(prepared, np.arange(b) % n, whole))
+                for b in batches if not whole or b < n]
+    sized = []
     if dynamic and isinstance(converter, DynamicDimensions):
-        variants += converter.dynamic_variants(prepared, dynamic)
-    for label, variant in variants:
+        sized = converter.dynamic_variants(prepared, dynamic)
+    skipped = []
+    for label, variant in variants + sized:
         # every batch size (and dynamic size) the model must serve
-        extra, _, _ = parity_on(model, converter, model_bytes, conv.inputs, conv.outputs,
-                                conv.tolerances, variant, run)
+        try:
+            extra, _, _ = parity_on(model, converter, model_bytes, conv.inputs, conv.outputs,
+                                    conv.tolerances, variant, run, observed)
+        except SchemaError as exc:
+            if not any(label == s for s, _ in sized):
+                raise
+            # a size the original model cannot take either is not one it serves
+            skipped.append(f"{label} ({exc.found or exc.message})"[:200])
+            continue
         for diff in extra.outputs:
             diff.name = f"{diff.name} @ {label}"
             report.outputs.append(diff)
+    if skipped:
+        report.notes.append("not checked at sizes the original model rejects: "
+                            + "; ".join(skipped))
+    if whole:
+        report.notes.append(f"{', '.join(whole)} ha{'ve' if len(whole) > 1 else 's'} no batch "
+                            f"dimension: fed whole, beside the first 1 to {n} rows of the "
+                            "other inputs")
     report.notes += run_notes + describe_run(run, original_on(converter, run))
-    rows = golden_rows(n_rows(sample))
-    golden_in = to_feeds(take_rows(prepared, rows), conv.inputs)
-    n = n_rows(sample)
+    # beside a whole input every row counts: the golden vectors hold the whole sample
+    rows = np.arange(n) if whole else golden_rows(n)
+    golden_in = to_feeds(take_rows(prepared, rows, whole), conv.inputs)
+    # where no mask sets a position, the golden vectors hold what the graph gives there
+    expected = unset_from(observed.masks(), prepared, expected, actual)
     # the graph's own shape where it has one row per sample row (a failing conversion's
     # output may not: its report says so)
     golden_out = {o.name: cast_expected(
@@ -97,13 +136,14 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     bundle_name = name or _default_name(conv.source.get("final_estimator") or conv.source["class"])
     report.target = bundle_name
     runtime = (tune_session(model_bytes, to_feeds(prepared, conv.inputs), expected, conv.outputs,
-                            conv.tolerances, run) if tune and report else Tuning())
+                            conv.tolerances, run, masks=observed.masks())
+               if tune and report else Tuning())
     manifest = Manifest(
         inputs=conv.inputs, outputs=conv.outputs, name=bundle_name,
         tolerances=dict(conv.tolerances),
         runtime=runtime,
         golden=Golden(GOLDEN_DIR, int(len(rows)), to_jsonable(rows)),
-        envelope=with_envelope(Envelope.observe(prepared), envelope),
+        envelope=with_envelope(observed, envelope),
         info={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "baton_version": __version__,

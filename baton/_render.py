@@ -149,6 +149,8 @@ def render_manifest(manifest: Manifest, console: Console, digest: str | None = N
     versions = ", ".join(f"{k} {v}" for k, v in src.get("versions", {}).items())
     _say(console, f"source:    {src.get('framework')} {src.get('class')} ({versions})")
     _say(console, f"converter: {conv.get('name')} {conv.get('version')}: {conv.get('strategy')}")
+    for line in _attempt_lines(conv.get("attempts", [])):
+        _say(console, f"attempt:   {line}")
     opsets = ", ".join(f"{k} {v}" for k, v in onnx_info.get("opsets", {}).items())
     _say(console, f"onnx:      IR {onnx_info.get('ir_version')}, opsets {opsets}; converted with "
                   f"onnx {onnx_info.get('onnx_version')}, onnxruntime "
@@ -200,3 +202,17 @@ def _tol(tol: Tolerance, kind: str | None) -> str:
     if kind == "label":
         return f"agreement >= {tol.agreement:g}"
     return f"atol {tol.atol:g} + rtol {tol.rtol:g}"
+
+
+def _attempt_lines(attempts: Any) -> list[str]:
+    """The export attempts a converter recorded as ``{"strategy", "ok", "error"}`` (the
+    PyTorch converter's): each with the line of its error that states the cause."""
+    from baton.converters._torch.export import cause
+
+    lines = []
+    for a in attempts if isinstance(attempts, list) else []:
+        if not isinstance(a, dict) or "strategy" not in a:
+            continue
+        why = "" if a.get("ok") else cause(str(a.get("error", "")), 300, chain=False)
+        lines.append(f"{a['strategy']} ok" if a.get("ok") else f"{a['strategy']} failed: {why}")
+    return lines

@@ -148,8 +148,12 @@ def convert(
         "nothing newer).")] = None,
     dynamic: Annotated[list[str] | None, typer.Option(
         "--dynamic", help="PyTorch: a dimension besides the batch that varies, as "
-        "INPUT:AXIS=NAME (e.g. ids:1=seq); repeat it, one NAME shared by inputs whose sizes "
-        "move together.")] = None,
+        "INPUT:AXIS=NAME (e.g. ids:1=seq), or INPUT:AXIS=NAME>=MIN with the least size the "
+        "model takes (quote it: 'input:2=height>=8'); repeat it, one NAME shared by inputs "
+        "whose sizes move together.")] = None,
+    no_batch: Annotated[list[str] | None, typer.Option(
+        "--no-batch", help="PyTorch: an input whose dimension 0 is not the batch (such as "
+        "EmbeddingBag's flat ids beside its offsets), fed whole; repeatable.")] = None,
     provider: Provider = "cpu",
     require_provider: RequireProvider = None,
     tf32: Tf32 = False,
@@ -157,6 +161,11 @@ def convert(
         "--no-tune", help="Keep onnxruntime's default graph optimisation level instead of "
         "timing the levels.")] = False,
     envelope: EnvelopeOpt = None,
+    mask_input: Annotated[list[str] | None, typer.Option(
+        "--mask-input", help="PyTorch: an attention mask input, as NAME (1 marks a token "
+        "to attend to) or NAME:padding (1 marks padding); outputs with one value per "
+        "position are compared only where it sets them. Inputs named attention_mask or "
+        "…padding_mask are masks without it (docs/pytorch.md).")] = None,
 ) -> None:
     """Convert MODEL to an ONNX bundle, checking parity on the sample."""
     import baton
@@ -174,7 +183,9 @@ def convert(
                            dynamic=_parse_dynamic(dynamic or []),
                            provider=require_provider or provider,
                            require_provider=require_provider is not None, tf32=tf32,
-                           tune=not no_tune, envelope=_envelope_changes(envelope or []))
+                           tune=not no_tune, envelope=_envelope_changes(envelope or []),
+                           mask_inputs=mask_input or None,
+                           batch_dims=dict.fromkeys(no_batch) if no_batch else None)
     assert bundle.report is not None
     bundle.report.data = str(sample)
     path = bundle.save(output, force=force)
@@ -214,11 +225,14 @@ def _parse_dynamic(specs: list[str]) -> dict[str, dict[int, str]]:
 
     out: dict[str, dict[int, str]] = {}
     for spec in specs:
-        m = re.fullmatch(r"(.+):(\d+)=(\w+)", spec.strip())
+        m = re.fullmatch(r"(.+):(\d+)=(\w+(?:>=\d+)?)", spec.strip())
         if m is None:
-            raise UsageError(f"cannot read --dynamic {spec!r}", expected="INPUT:AXIS=NAME, "
-                             "e.g. ids:1=seq", found=repr(spec),
-                             hint="give the input's name, the axis (1 or more), a name")
+            raise UsageError(f"cannot read --dynamic {spec!r}", expected="INPUT:AXIS=NAME "
+                             "or INPUT:AXIS=NAME>=MIN, e.g. ids:1=seq or input:2=height>=8",
+                             found=repr(spec),
+                             hint="give the input's name, the axis (1 or more; 0 for an "
+                             "input declared with --no-batch), a name, and optionally the "
+                             "least size the model takes")
         out.setdefault(m[1], {})[int(m[2])] = m[3]
     return out
 

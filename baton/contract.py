@@ -101,11 +101,14 @@ class RunsOnDevice(Protocol):
 
 @runtime_checkable
 class DynamicDimensions(Protocol):
-    """A converter that exports dimensions other than the batch as dynamic."""
+    """A converter that exports dimensions other than the batch as dynamic, and inputs
+    without a batch dimension."""
 
     def convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
-                opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None = None
-                ) -> Conversion: ...
+                opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None = None,
+                batch_dims: Mapping[str, int | None] | None = None) -> Conversion:
+        """``batch_dims``: inputs whose dimension 0 is not the batch (``{"ids": None}``)."""
+        ...
 
     def dynamic_variants(self, prepared: Any, dynamic: Mapping[str, Mapping[int, str]]
                          ) -> list[tuple[str, Any]]:

@@ -11,7 +11,12 @@ of text. What lies **inside**, and so fails the gate when the converted model di
   that routes NaN another way than the original is a real bug; elsewhere only where the
   sample held one, or the user allowed it (``amount=nan``);
 - the categories seen (all text, where the sample held more than :data:`MAX_CATEGORIES`);
-- booleans, always.
+- booleans, always;
+- an attention mask (an input named ``attention_mask``, ``…_attention_mask``,
+  ``input_mask`` or ``…padding_mask``, or declared): rows of 0 and 1 that attend to at
+  least one token; a row that attends to nothing lies outside. The outputs aligned with a
+  mask (one value per position) are compared only at the positions it sets
+  (:mod:`baton.masks`).
 
 Infinities, magnitudes far beyond the observed range and unseen categories lie outside: a
 divergence there is reported, but does not fail the gate unless asked (``--search-scope
@@ -49,7 +54,7 @@ def _missing(v: Any) -> bool:
 class Region:
     """What lies inside for one column or tensor."""
 
-    kind: str  # float, int, bool, text
+    kind: str  # float, int, bool, text, mask
     #: the inside bounds (numbers), None for an open side
     low: float | None = None
     high: float | None = None
@@ -61,6 +66,10 @@ class Region:
     observed: tuple[float, float] | None = None
     #: where the region comes from: the sample, or the user's --envelope / config
     source: str = "sample"
+    #: a mask whose set values mark padding (``key_padding_mask``), not tokens to attend
+    padding: bool = False
+    #: a mask's outputs compared only where it sets a position (None: by their shapes)
+    outputs: tuple[str, ...] | None = None
 
     def contains(self, value: Any) -> bool:
         return self.outside(value) is None
@@ -69,6 +78,10 @@ class Region:
         """Why ``value`` lies outside, or None when it lies inside (a tensor: every value)."""
         if self.kind == "bool":
             return None
+        if self.kind == "mask":
+            from baton.masks import mask_problem
+
+            return mask_problem(value, self.padding)
         if self.kind == "text":
             values = np.asarray(value, dtype=object).reshape(-1).tolist() if isinstance(
                 value, np.ndarray) else [value]
@@ -96,6 +109,9 @@ class Region:
     def describe(self) -> str:
         if self.kind == "bool":
             return "true/false"
+        if self.kind == "mask":
+            return ("a mask of 0 and 1 (1: padding) with at least one 0 per row"
+                    if self.padding else "a mask of 0 and 1 with at least one 1 per row")
         if self.kind == "text":
             cats = ("any text" if self.categories is None else
                     f"{len(self.categories)} categories" if len(self.categories) > 6 else
@@ -120,6 +136,9 @@ class Region:
             out["observed"] = None if self.observed is None else list(self.observed)
         if self.kind == "text":
             out["categories"] = None if self.categories is None else list(self.categories)
+        if self.kind == "mask":
+            out["padding"] = self.padding
+            out["outputs"] = None if self.outputs is None else list(self.outputs)
         return out
 
     @classmethod
@@ -129,11 +148,13 @@ class Region:
 
         obs = d.get("observed")
         cats = d.get("categories")
+        outs = d.get("outputs")
         return cls(str(d["kind"]), num(d.get("min")), num(d.get("max")),
                    bool(d.get("missing", False)),
                    None if cats is None else tuple(str(c) for c in cats),
                    None if obs is None else (float(obs[0]), float(obs[1])),
-                   str(d.get("source", "sample")))
+                   str(d.get("source", "sample")), bool(d.get("padding", False)),
+                   None if outs is None else tuple(str(o) for o in outs))
 
 
 @dataclass(frozen=True)
@@ -176,11 +197,32 @@ class Envelope:
     # -- observing ----------------------------------------------------------------------
 
     @classmethod
-    def observe(cls, prepared: Any, margin: float = MARGIN) -> Envelope:
+    def observe(cls, prepared: Any, margin: float = MARGIN,
+                masks: Mapping[str, bool] | None = None) -> Envelope:
         """The envelope of ``prepared`` (the data as the original model takes it), named as
-        the parity search names its columns."""
-        return cls({name: _observe(values, margin) for name, values in columns_of(prepared)},
-                   margin)
+        the parity search names its columns. A tensor input named as a mask (or in
+        ``masks``: name -> whether a set value marks padding) is a mask."""
+        from baton.masks import mask_convention
+
+        columns = {}
+        for name, values in columns_of(prepared):
+            padding = (masks or {}).get(name, mask_convention(name, values)
+                                        if isinstance(prepared, Mapping) else None)
+            columns[name] = (_observe(values, margin) if padding is None
+                             else Region("mask", 0.0, 1.0, padding=padding, source=(
+                                 "declared" if masks and name in masks else "sample")))
+        return cls(columns, margin)
+
+    def masks(self) -> dict[str, Region]:
+        """The mask inputs, by name."""
+        return {k: r for k, r in self.columns.items() if r.kind == "mask"}
+
+    def with_mask_outputs(self, outputs: Mapping[str, tuple[str, ...]]) -> Envelope:
+        """This envelope with each mask's aligned outputs named (mask -> output names)."""
+        columns = dict(self.columns)
+        for name, outs in outputs.items():
+            columns[name] = replace(columns[name], outputs=tuple(outs))
+        return replace(self, columns=columns)
 
     # -- the user's changes ---------------------------------------------------------------
 

@@ -11,12 +11,14 @@ import numpy as np
 from baton.errors import BatonError, UsageError, first_line, require
 
 DATA_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
+#: names of the arrays in an .npz that hold labels beside the features (never inputs)
+_LABELS = {"y", "Y", "labels", "target", "targets"}
 
 
 def read_data(path: str | os.PathLike[str]) -> Any:
     """A DataFrame (``.csv``, ``.parquet``), an array (``.npy``, an ``.npz`` holding one
-    array or one named ``X``/``data``/``inputs``), or a dict of arrays (an ``.npz`` holding
-    one array per model input, named like the inputs)."""
+    array, or one named ``X``/``x``/``data``/``inputs`` beside labels ``y``/``target``), or a
+    dict of arrays (an ``.npz`` holding one array per model input, named like the inputs)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in DATA_SUFFIXES:
@@ -48,7 +50,9 @@ def read_data(path: str | os.PathLike[str]) -> Any:
             if len(keys) == 1:
                 return npz[keys[0]]
             for k in ("X", "x", "data", "inputs"):
-                if k in keys:
+                # the features beside their labels (np.savez(f, X=X, y=y)); beside other
+                # arrays, x is one of several model inputs
+                if k in keys and set(keys) - {k} <= _LABELS:
                     return npz[k]
             # several arrays: one per model input (or column), by name
             return {k: npz[k] for k in keys}

@@ -63,3 +63,17 @@ def test_arrays_need_no_pandas(tmp_path: Path) -> None:
     np.save(path, np.zeros((2, 3)))
     out = read_without(path, "pandas")
     assert out.returncode == 0 and "read without pandas" in out.stdout, out.stdout + out.stderr
+
+
+def test_npz_features_beside_labels_or_several_inputs(tmp_path: Path) -> None:
+    """``X`` beside its labels is the one array; ``x`` beside another input is one of a
+    dict of inputs (a two-input PyTorch program's ``np.savez(f, x=..., y_mask=...)``)."""
+    from baton.io import read_data
+
+    X, y = np.arange(6.0).reshape(3, 2), np.array([0, 1, 0])
+    np.savez(tmp_path / "xy.npz", X=X, y=y)
+    np.testing.assert_array_equal(read_data(tmp_path / "xy.npz"), X)
+    np.savez(tmp_path / "two.npz", x=X, mask=y)
+    got = read_data(tmp_path / "two.npz")
+    assert isinstance(got, dict) and sorted(got) == ["mask", "x"]
+    np.testing.assert_array_equal(got["mask"], y)

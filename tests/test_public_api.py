@@ -24,7 +24,9 @@ def test_signatures() -> None:
         "(model: 'Any', sample: 'Any', *, name: 'str | None' = None, "
         "opset: 'int | None' = None, dynamic: 'Mapping[str, Mapping[int, str]] | None' = None, "
         "provider: 'str' = 'cpu', require_provider: 'bool' = False, tf32: 'bool' = False, "
-        "tune: 'bool' = True, envelope: 'EnvelopeArg' = None) -> 'Bundle'")
+        "tune: 'bool' = True, envelope: 'EnvelopeArg' = None, "
+        "mask_inputs: 'Sequence[str] | Mapping[str, bool] | None' = None, "
+        "batch_dims: 'Mapping[str, int | None] | None' = None) -> 'Bundle'")
     assert str(inspect.signature(baton.check)) == (
         "(model: 'Any', bundle_or_onnx: 'Any', data: 'Any', *, "
         "tolerance: 'ToleranceArg' = None, provider: 'str' = 'cpu', "

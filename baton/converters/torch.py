@@ -1,7 +1,8 @@
 """PyTorch ``nn.Module``: exported with torch.onnx with a dynamic batch dimension.
 
 Capture strategies, tried in order; the first whose graph loads in onnxruntime and runs at
-batch sizes 1, 2 and 7 wins, and every attempt is recorded in the manifest:
+batch sizes 1, 2 and 7 wins, and every attempt is recorded in the manifest
+(``converter.attempts``: strategy, ok, and torch's full message; see ``_torch/export.py``):
 
 1. ``dynamo``: ``torch.onnx.export(..., dynamo=True)`` with the batch dimension declared
    dynamic, from an example of at least 2 rows. (From a batch-1 example torch.export may
@@ -14,8 +15,12 @@ batch sizes 1, 2 and 7 wins, and every attempt is recorded in the manifest:
    dynamo's error) and the fix (``torch.cond``, ``torch.where``).
 
 Inputs: a tensor (input ``input``), a tuple of tensors (named after ``forward``'s
-parameters), or a dict of tensors (passed as keyword arguments, named after the keys).
-Outputs: a tensor (``output``), a tuple (``output_0``, ...) or a dict (its keys).
+parameters), or a dict of tensors (passed as keyword arguments, named after the keys; to a
+program loaded from ``.pt2``, matched to its inputs by name or position and passed as it
+was exported: ``_torch/program.py``). Outputs: any nesting of tuples, lists and dicts of
+tensors, flattened in torch.onnx's order to dotted names (``output``; ``output_0``,
+``output_1.0``; ``logits``, ``aux.0``: ``_torch/outputs.py``). A bfloat16 model is exported
+in bfloat16 and run as float32 rounded to bfloat16 (``_torch/bfloat16.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,42 @@ import numpy as np
 
 from baton.contract import ModelFile
 from baton.converters._registry import Conversion
+from baton.converters._torch.bfloat16 import (
+    BFLOAT16_NOTE,
+    BFLOAT16_TOLERANCE,
+    NotRewritable,
+    is_bfloat16,
+    round_like_bfloat16,
+    to_bfloat16,
+)
+from baton.converters._torch.export import (
+    attempt,
+    cause,
+    clip,
+    describe_attempts,
+    full_message,
+)
+from baton.converters._torch.outputs import flatten_outputs, output_shape, to_numpy
+from baton.converters._torch.program import (
+    FILE_STEM,
+    call,
+    check_one_input,
+    is_program,
+    match_inputs,
+    positional,
+    program_class,
+)
+from baton.converters._torch.shapes import (
+    _at_least_two_rows,
+    _dim_names,
+    _dynamic_dims,
+    _rows,
+    check_rows,
+    dynamic_variants,
+    least_sizes,
+    no_batch,
+    whole_shape,
+)
 from baton.errors import (
     ConversionError,
     SchemaError,
@@ -81,8 +122,11 @@ class TorchConverter:
                    for c in type(model).__mro__)
 
     def describe(self, model: Any) -> str:
+        """The module's class; for a program loaded from ``.pt2``, the class it was exported
+        from (else the file's name)."""
         cls = type(model)
-        return f"{cls.__module__}.{cls.__qualname__}"
+        named = program_class(model) if is_program(model) else None
+        return named or f"{cls.__module__}.{cls.__qualname__}"
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -107,10 +151,12 @@ class TorchConverter:
                 hint="pass torch.tensor(frame.to_numpy(), dtype=torch.float32)",
             )
         if isinstance(data, Mapping):
-            return {str(k): _to_numpy(v) for k, v in data.items()}
+            # a program's inputs by name, else by position (an .npz file's arr_0, arr_1)
+            return {k: to_numpy(v) for k, v in match_inputs(model, data)[0].items()}
         if isinstance(data, (tuple, list)):
-            return {n: _to_numpy(v) for n, v in zip(self._names(model, data), data)}
-        return _to_numpy(data)
+            return {n: to_numpy(v) for n, v in zip(self._names(model, data), data)}
+        check_one_input(model)
+        return to_numpy(data)
 
     def infer_inputs(self, model: Any, sample: Any) -> list[TensorSpec]:
         arrays = self.prepare(model, sample)
@@ -135,13 +181,18 @@ class TorchConverter:
 
     # -- running the original ---------------------------------------------------------
 
-    def _call(self, model: Any, arrays: Any) -> Any:
+    def _call(self, model: Any, arrays: Any, device: str | None = None) -> Any:
+        """The model on the arrays as tensors (on ``device``); a bfloat16 model's float
+        inputs cast to bfloat16."""
         torch = _torch()
+        tensors = _tensors(torch, arrays)
+        if is_bfloat16(model):
+            tensors = to_bfloat16(torch, tensors)
+        if device is not None:
+            tensors = ({k: v.to(device) for k, v in tensors.items()}
+                       if isinstance(tensors, dict) else tensors.to(device))
         with torch.no_grad():
-            if isinstance(arrays, dict):
-                kwargs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-                return model(**kwargs)
-            return model(torch.from_numpy(np.ascontiguousarray(arrays)))
+            return call(model, tensors)
 
     def predict(self, model: Any, data: Any) -> dict[str, np.ndarray]:
         arrays = self.prepare(model, data)
@@ -155,7 +206,7 @@ class TorchConverter:
                 found=first_line(exc, 300, with_type=True),
                 hint="pass inputs with the sample's names, dtypes and shapes",
             ) from exc
-        return _flatten_outputs(out)
+        return flatten_outputs(out)
 
     def predict_on_device(self, model: Any, data: Any, device: str, *, tf32: bool = False
                           ) -> dict[str, np.ndarray]:
@@ -175,70 +226,63 @@ class TorchConverter:
         try:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
             model.to(device)
-            with _evaluating(model), torch.no_grad():
-                if isinstance(arrays, dict):
-                    out = model(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(device)
-                                   for k, v in arrays.items()})
-                else:
-                    out = model(torch.from_numpy(np.ascontiguousarray(arrays)).to(device))
-            return _flatten_outputs(out)
+            with _evaluating(model):
+                out = self._call(model, arrays, device)
+            return flatten_outputs(out)
         finally:
             model.to(was)
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
     def dynamic_variants(self, prepared: Any, dynamic: Mapping[str, Mapping[int, str]]
                          ) -> list[tuple[str, Any]]:
-        """The sample cut to smaller sizes of each named dynamic dimension (every input
-        sharing the name cut alike): parity must hold at sizes the sample did not have."""
-        arrays = prepared if isinstance(prepared, dict) else {"input": prepared}
-        out = []
-        for name in sorted(_dim_names(dynamic)):
-            axes = {k: [int(a) for a, d in dynamic.get(k, {}).items() if d == name]
-                    for k in arrays}
-            size = next(arrays[k].shape[a[0]] for k, a in axes.items() if a)
-            for smaller in sorted({1, max(1, size // 2), size - 1} - {size, 0}):
-                cut = {k: v[tuple(slice(0, smaller) if i in axes[k] else slice(None)
-                                  for i in range(v.ndim))] for k, v in arrays.items()}
-                out.append((f"{name}={smaller}",
-                            cut if isinstance(prepared, dict) else cut["input"]))
-        return out
+        """The sample at other sizes of each named dynamic dimension: parity must hold at
+        sizes the sample did not have."""
+        return dynamic_variants(prepared, dynamic)
 
     # -- conversion -------------------------------------------------------------------
 
     def convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
-                opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None = None
-                ) -> Conversion:
-        """Export in eval mode; the user's module gets its own modes back afterwards."""
+                opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None = None,
+                batch_dims: Mapping[str, int | None] | None = None) -> Conversion:
+        """Export in eval mode; the user's module gets its own modes back afterwards.
+        ``batch_dims``: inputs without a batch dimension (``{"ids": None}``)."""
         with _evaluating(model):
-            return self._convert(model, sample, inputs, opset=opset, dynamic=dynamic)
+            return self._convert(model, sample, inputs, opset=opset, dynamic=dynamic,
+                                 batch_dims=batch_dims)
 
     def _convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
-                 opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None
-                 ) -> Conversion:
+                 opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None,
+                 batch_dims: Mapping[str, int | None] | None = None) -> Conversion:
         torch = _torch()
         arrays = self.prepare(model, sample)
-        dims = _dynamic_dims(inputs, arrays, dynamic or {})
+        bf16 = is_bfloat16(model)
+        matched = (match_inputs(model, sample)[1] if isinstance(sample, Mapping) else None)
+        whole = no_batch(batch_dims, [s.name for s in inputs])
+        check_rows(arrays, whole)
+        dims = _dynamic_dims(inputs, arrays, dynamic or {}, whole)
+        least = least_sizes(dynamic or {})
         inputs = [TensorSpec(s.name, s.dtype, tuple(dims.get(s.name, {}).get(i, d)
-                                                    for i, d in enumerate(s.shape)))
+                                                    for i, d in enumerate(whole_shape(
+                                                        s, arrays, whole))))
                   for s in inputs]
         reference = self.predict(model, arrays)
         output_names = list(reference)
-        example = _at_least_two_rows(arrays)
-        attempts: list[str] = []
+        example = _at_least_two_rows(arrays, whole)
+        attempts: list[dict[str, Any]] = []
         branch: _DataDependent | None = None
         for strategy in ("dynamo", "torchscript"):
             try:
                 onx = _export(torch, model, example, inputs, output_names, strategy,
-                              opset or DEFAULT_OPSET, dims)
-                outputs = _validate(onx, inputs, arrays, output_names, reference)
+                              opset or DEFAULT_OPSET, dims, bfloat16=bf16, least=least)
+                outputs = _validate(onx, inputs, arrays, output_names, reference, whole)
             except _DataDependent as exc:
-                attempts.append(f"{strategy}: {exc}")
+                attempts.append(attempt(strategy, exc.full))
                 branch = branch or exc
                 continue
             except _Failed as exc:
-                attempts.append(f"{strategy}: {exc}")
+                attempts.append(attempt(strategy, exc.full))
                 continue
-            attempts.append(f"{strategy}: ok")
+            attempts.append(attempt(strategy))
             return Conversion(
                 model=onx, inputs=inputs, outputs=outputs,
                 source={"framework": self.framework, "class": self.describe(model),
@@ -250,11 +294,14 @@ class TorchConverter:
                            "notes": [f"exported with a dynamic batch dimension, checked at "
                                      f"batch sizes {', '.join(map(str, PARITY_BATCHES))}"]
                            + ([f"dimensions {', '.join(sorted(_dim_names(dims)))} are dynamic "
-                               "too, checked at the sample's size and smaller"]
-                              if _dim_names(dims) else [])},
-                precision="float64" if any(s.dtype == "float64" for s in inputs)
-                else "float32",
-                tolerances={o.name: HALF_TOLERANCE if o.dtype == "float16" else Tolerance()
+                               "too, checked at the sample's size and at smaller and larger "
+                               "ones the original takes"]
+                              if _dim_names(dims) else [])
+                           + ([BFLOAT16_NOTE] if bf16 else []) + ([matched] if matched else [])},
+                precision="bfloat16" if bf16 else "float64" if any(
+                    s.dtype == "float64" for s in inputs) else "float32",
+                tolerances={o.name: BFLOAT16_TOLERANCE if bf16 and o.kind != "label"
+                            else HALF_TOLERANCE if o.dtype == "float16" else Tolerance()
                             for o in outputs},
             )
         if branch is not None:
@@ -264,7 +311,7 @@ class TorchConverter:
                 "took, and give wrong answers for inputs that take the other",
                 expected="control flow the graph can hold: torch.cond, torch.where, or "
                 "branches on shapes and constants only",
-                found="; ".join(attempts)[:1500],
+                found=describe_attempts(attempts),
                 hint="write the branch as torch.cond(pred, true_fn, false_fn, (x,)) (both "
                 "branches are exported and the graph chooses per call), or compute both and "
                 "pick with torch.where(cond, a, b)",
@@ -272,25 +319,32 @@ class TorchConverter:
         raise UnsupportedModelError(
             f"torch.onnx could not export {self.describe(model)} with a dynamic batch",
             expected="a module torch.onnx exports (dynamo or TorchScript exporter)",
-            found="; ".join(attempts)[:1500],
+            found=describe_attempts(attempts),
             hint=("a program loaded from .pt2 keeps the shapes it was exported with: export "
                   "it with a dynamic batch, torch.export.export(model, args, dynamic_shapes="
-                  "({0: torch.export.Dim('batch')},))" if _is_program(model) else
+                  "({0: torch.export.Dim('batch')},))" if is_program(model) else
                   "see docs/pytorch.md for the usual causes: data-dependent control flow, "
-                  "unsupported operators, Python-side state in forward()"),
+                  "unsupported operators, Python-side state in forward()")
+            + ("; a bfloat16 model whose graph baton cannot rewrite converts as a float32 "
+               "copy: copy.deepcopy(model).float(), with float32 inputs" if bf16 else ""),
         )
 
 
 class _Failed(Exception):
-    pass
+    """An attempt that failed: a short reason, and the full text for the manifest."""
+
+    def __init__(self, reason: str, full: str | None = None) -> None:
+        super().__init__(reason)
+        self.full = clip(full or reason)
 
 
 class _DataDependent(_Failed):
     """The module decides on a tensor's value in Python (``if x.sum() > 0:``): the dynamo
     exporter cannot export it, and tracing would bake in the branch the sample took."""
 
-    def __init__(self, where: str, how: str) -> None:
-        super().__init__(f"data-dependent control flow at {where} ({how})")
+    def __init__(self, where: str, how: str, full: str | None = None) -> None:
+        reason = f"data-dependent control flow at {where} ({how})"
+        super().__init__(reason, reason + (f"\n\n{full}" if full else ""))
         self.where = where
 
 
@@ -319,11 +373,8 @@ def _data_dependent_in(exc: BaseException) -> _DataDependent | None:
     user = [(f, int(n)) for f, n in frames if "site-packages" not in f
             and "/torch/" not in f]
     where = _source(*user[-1]) if user else "a line of forward()"
-    return _DataDependent(where, "dynamo: could not guard on a data-dependent expression")
-
-
-def _is_program(model: Any) -> bool:
-    return "GraphModule" in type(model).__qualname__
+    return _DataDependent(where, "dynamo: could not guard on a data-dependent expression",
+                          full_message(exc))
 
 
 @contextlib.contextmanager
@@ -349,86 +400,44 @@ def _eval(model: Any) -> None:
         pass
 
 
-def _to_numpy(v: Any) -> np.ndarray:
-    if hasattr(v, "detach"):
-        if str(getattr(v, "dtype", "")) == "torch.bfloat16":
-            raise UnsupportedModelError(
-                "baton does not convert bfloat16 tensors: numpy has no bfloat16 type to "
-                "feed or compare them, and onnxruntime's CPU kernels for it are few",
-                expected="float32, float64, float16, integer or bool tensors",
-                found="a torch.bfloat16 tensor",
-                hint="convert a float32 copy (copy.deepcopy(model).float(), with float32 "
-                "inputs), or a float16 one (.half()): baton converts both, float16 within "
-                "half precision's tolerance")
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
-
-
-def _flatten_outputs(out: Any) -> dict[str, np.ndarray]:
-    if isinstance(out, Mapping):
-        return {str(k): _to_numpy(v) for k, v in out.items()}
-    if isinstance(out, (tuple, list)):
-        return {f"output_{i}": _to_numpy(v) for i, v in enumerate(out)}
-    return {"output": _to_numpy(out)}
-
-
-def _dim_names(dims: Mapping[str, Mapping[int, str]]) -> set[str]:
-    return {d for m in dims.values() for d in m.values()}
-
-
-def _dynamic_dims(inputs: list[TensorSpec], arrays: Any, dynamic: Mapping[str, Any]
-                  ) -> dict[str, dict[int, str]]:
-    """``dynamic`` checked against the inputs: known names, axes past the batch, and sizes
-    of at least 2 in the sample (from size 1 torch.export specialises the dimension)."""
-    by_name = {s.name: s for s in inputs}
-    found = arrays if isinstance(arrays, dict) else {"input": arrays}
-    out: dict[str, dict[int, str]] = {}
-    for name, axes in dynamic.items():
-        if name not in by_name:
-            raise UsageError(
-                f"dynamic dimensions given for an unknown input {name!r}",
-                expected="inputs " + ", ".join(repr(n) for n in by_name),
-                found=repr(name), hint="name the dimensions of one of the model's inputs",
-            )
-        rank = len(by_name[name].shape)
-        for axis, dim in axes.items():
-            axis = int(axis)
-            if not 0 < axis < rank:
-                raise UsageError(
-                    f"input {name!r} has no dimension {axis} that could be dynamic",
-                    expected=f"an axis between 1 and {rank - 1} (0 is the batch, always "
-                    "dynamic)", found=str(axis), hint="count axes from 0, the batch",
-                )
-            if found[name].shape[axis] < 2:
-                raise UsageError(
-                    f"dimension {axis} of input {name!r} has size "
-                    f"{found[name].shape[axis]} in the sample",
-                    expected="a size of at least 2 for a dynamic dimension",
-                    found=f"shape {list(found[name].shape)}",
-                    hint="pass a sample whose dynamic dimensions have at least 2 elements "
-                    "(from size 1 the exporter bakes the size into the graph)",
-                )
-            out.setdefault(name, {})[axis] = str(dim)
-    return out
-
-
-def _at_least_two_rows(arrays: Any) -> Any:
-    def grow(a: np.ndarray) -> np.ndarray:
-        return a if len(a) >= 2 else np.concatenate([a, a])
-    if isinstance(arrays, dict):
-        return {k: grow(v) for k, v in arrays.items()}
-    return grow(arrays)
-
-
 def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
             output_names: list[str], strategy: str, opset: int,
-            dims: Mapping[str, Mapping[int, str]]) -> Any:
+            dims: Mapping[str, Mapping[int, str]], *, bfloat16: bool = False,
+            least: Mapping[str, int] | None = None) -> Any:
+    """The ONNX graph of one capture strategy; a bfloat16 model's graph rewritten to
+    float32 arithmetic rounded as bfloat16 (:mod:`baton.converters._torch.bfloat16`).
+    ``least``: each dynamic dimension's least size."""
+    onx = _capture(torch, model, example, inputs, output_names, strategy, opset, dims,
+                   bfloat16=bfloat16, least=least)
+    if not bfloat16:
+        return onx
+    try:
+        return round_like_bfloat16(onx)
+    except NotRewritable as exc:
+        raise _Failed(f"the bfloat16 graph cannot be rewritten to float32: {exc}") from exc
+
+
+def _tensors(torch: Any, arrays: Any) -> Any:
+    if isinstance(arrays, dict):
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    return torch.from_numpy(np.ascontiguousarray(arrays))
+
+
+def _capture(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
+             output_names: list[str], strategy: str, opset: int,
+             dims: Mapping[str, Mapping[int, str]], *, bfloat16: bool = False,
+             least: Mapping[str, int] | None = None) -> Any:
     import onnx
 
+    batched = {s.name for s in inputs if s.shape and s.shape[0] == BATCH}
+
     names = [s.name for s in inputs]
-    tensors = ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in example.items()}
-               if isinstance(example, dict) else torch.from_numpy(np.ascontiguousarray(example)))
-    kwargs = tensors if isinstance(tensors, dict) and names != ["input"] else None
+    tensors = _tensors(torch, example)
+    if bfloat16:
+        tensors = to_bfloat16(torch, tensors)
+    # keyword arguments for a dict, except for a program exported with positional ones
+    kwargs = (tensors if isinstance(tensors, dict) and names != ["input"]
+              and not positional(model, names) else None)
     args: tuple[Any, ...] = () if kwargs is not None else (
         tuple(tensors.values()) if isinstance(tensors, dict) else (tensors,))
     try:
@@ -436,10 +445,12 @@ def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
             warnings.simplefilter("ignore")
             if strategy == "dynamo":
                 batch = torch.export.Dim("batch", min=1)
-                named = {d: torch.export.Dim(d, min=1) for d in _dim_names(dims)}
+                named = {d: torch.export.Dim(d, min=(least or {}).get(d, 1))
+                         for d in _dim_names(dims)}
 
                 def axes(n: str) -> dict[int, Any]:
-                    return {0: batch, **{a: named[d] for a, d in dims.get(n, {}).items()}}
+                    return {**({0: batch} if n in batched else {}),
+                            **{a: named[d] for a, d in dims.get(n, {}).items()}}
                 shapes = ({n: axes(n) for n in names} if kwargs is not None
                           else tuple(axes(n) for n in names))
                 program = torch.onnx.export(
@@ -462,7 +473,8 @@ def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
                     model, args if kwargs is None else (kwargs,), buf, dynamo=False,
                     input_names=names, output_names=output_names,
                     opset_version=min(opset, 17),
-                    dynamic_axes={n: {0: "N", **dict(dims.get(n, {}))}
+                    dynamic_axes={n: {**({0: "N"} if n in batched or n in output_names
+                                         else {}), **dict(dims.get(n, {}))}
                                   for n in names + output_names})
             baked = [w for w in seen if type(w.message).__name__ == "TracerWarning"
                      and str(w.message).startswith(_BAKED)]
@@ -473,47 +485,39 @@ def _export(torch: Any, model: Any, example: Any, inputs: list[TensorSpec],
     except _Failed:
         raise
     except Exception as exc:  # noqa: BLE001 - exporters raise anything
-        raise (_data_dependent_in(exc) or _Failed(first_line(exc, 300, with_type=True))
-               ) from exc
+        full = full_message(exc)
+        raise (_data_dependent_in(exc) or _Failed(cause(full), full)) from exc
 
 
 def _validate(onx: Any, inputs: list[TensorSpec], arrays: Any, output_names: list[str],
-              reference: dict[str, np.ndarray]) -> list[TensorSpec]:
+              reference: dict[str, np.ndarray], whole: tuple[str, ...] = ()
+              ) -> list[TensorSpec]:
     from baton.runtime.session import make_ort_session
     from baton.schema import from_ort
 
     try:
         sess = make_ort_session(onx.SerializeToString())
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
-        raise _Failed(f"onnxruntime cannot load it: {first_line(exc, 200)}") from exc
+        raise _Failed(f"onnxruntime cannot load it: {first_line(exc, 200)}",
+                      f"onnxruntime cannot load it: {full_message(exc)}") from exc
     got = [o.name for o in sess.get_outputs()]
     if got != output_names:
         raise _Failed(f"outputs {got}, expected {output_names}")
     for batch in (1, 2, 7):
-        feeds = _rows(arrays, batch)
+        feeds = _rows(arrays, batch, whole)
         feeds = feeds if isinstance(feeds, dict) else {inputs[0].name: feeds}
         try:
             sess.run(None, {s.name: feeds[s.name].astype(s.dtype if s.dtype != "string"
                                                          else object) for s in inputs})
         except Exception as exc:  # noqa: BLE001
-            raise _Failed(f"onnxruntime rejects batch {batch}: "
-                          f"{first_line(exc, 200)}") from exc
+            raise _Failed(f"onnxruntime rejects batch {batch}: {first_line(exc, 200)}",
+                          f"onnxruntime rejects batch {batch}: {full_message(exc)}") from exc
     outs = []
     for o in sess.get_outputs():
         spec = from_ort(o)
         kind = "tensor" if spec.dtype.startswith("float") else "label"
-        outs.append(TensorSpec(spec.name, spec.dtype, (BATCH, *reference[o.name].shape[1:]),
-                               kind=kind))
+        outs.append(TensorSpec(spec.name, spec.dtype, output_shape(o.shape), kind=kind))
     return outs
-
-
-def _rows(arrays: Any, n: int) -> Any:
-    """``n`` rows from the sample, repeating it as needed."""
-    def take(a: np.ndarray) -> np.ndarray:
-        return a[np.arange(n) % len(a)]
-    if isinstance(arrays, dict):
-        return {k: take(v) for k, v in arrays.items()}
-    return take(arrays)
 
 
 def _load_program(path: Path, trust: bool) -> Any:
@@ -532,7 +536,10 @@ def _load_program(path: Path, trust: bool) -> Any:
     torch = _torch()
     try:
         if path.suffix.lower() == ".pt2":
-            return torch.export.load(str(path)).module()
+            program = torch.export.load(str(path)).module()
+            # the bundle's name when the program's nodes do not record its class
+            object.__setattr__(program, FILE_STEM, path.stem)
+            return program
         return torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001
         raise UsageError(

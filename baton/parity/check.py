@@ -13,7 +13,15 @@ import numpy as np
 
 from baton.contract import Converter, RunsOnDevice, SplitPoints
 from baton.envelope import Envelope
-from baton.errors import BatonError, BundleError, SchemaError, UsageError, ort_error
+from baton.errors import (
+    BatonError,
+    BundleError,
+    SchemaError,
+    UsageError,
+    first_line,
+    ort_error,
+)
+from baton.masks import Positions, apply_masks
 from baton.parity.compare import OutputDiff, compare
 from baton.parity.search import SearchBudget
 from baton.results.report import Report
@@ -22,7 +30,7 @@ from baton.runtime._files import MODEL, BundleFiles, parse_digest
 from baton.runtime._golden import read_golden
 from baton.runtime.providers import RunSettings, resolve_providers
 from baton.runtime.session import Session, make_ort_session
-from baton.schema import TensorSpec, from_ort, n_rows, row_values, to_feeds
+from baton.schema import TensorSpec, from_ort, n_rows, row_values, to_feeds, unbatched
 from baton.tolerance import Tolerance, ToleranceArg, resolve, with_overrides
 
 #: Names other tools give the outputs baton calls label/probabilities/prediction.
@@ -158,6 +166,11 @@ def check(
     kinds = {o.name: o.kind for o in target.outputs}
     diffs: list[OutputDiff] = []
     pairs = _match_outputs(expected, target.outputs)
+    region = target.envelope or Envelope.observe(prepared)
+    if envelope:
+        region = region.with_overrides(envelope, "--envelope")
+    masks = region.masks()
+    expected, actual, positions = apply_masks(masks, prepared, expected, actual, pairs)
     tolerances = {o: with_overrides(resolve(tolerance, o, target.tolerances), atol, rtol)
                   for _, o in pairs}
     for ref_name, onnx_name in pairs:
@@ -166,13 +179,16 @@ def check(
             onnx_name, kinds.get(onnx_name) or ref_name, expected[ref_name], actual[onnx_name],
             tol, lambda r: row_values(prepared, r),
         ))
+        _positions(diffs[-1], positions.get(onnx_name))
     found = None
-    if search and all(diffs):
+    whole = unbatched(target.inputs)
+    if search and all(diffs) and whole:
+        notes.append(f"parity search not run: {', '.join(whole)} ha"
+                     f"{'ve' if len(whole) > 1 else 's'} no batch dimension, and the search "
+                     "changes inputs row by row; check on more data instead")
+    elif search and all(diffs):
         from baton.parity.search import search as run_search
 
-        region = target.envelope or Envelope.observe(prepared)
-        if envelope:
-            region = region.with_overrides(envelope, "--envelope")
         found = run_search(
             lambda rows: reference_outputs(converter, model, rows, run)[0], target, prepared,
             pairs, tolerances, envelope=region, scope=search_scope, strict=strict_search,
@@ -185,7 +201,7 @@ def check(
         notes.append("parity search not run: parity already fails on the data")
     return Report(
         kind="check", model=converter.describe(model), target=target.description,
-        rows=n_rows(prepared), outputs=diffs, data=data_name, notes=notes, search=found,
+        rows=n_rows(prepared, whole), outputs=diffs, data=data_name, notes=notes, search=found,
         digest=target.digest,
     )
 
@@ -223,23 +239,46 @@ def describe_run(run: RunSettings, original_on: str) -> list[str]:
 
 def parity_on(model: Any, converter: Converter, model_bytes: bytes, inputs: list[TensorSpec],
               outputs: list[TensorSpec], tolerances: Mapping[str, Tolerance], data: Any,
-              settings: RunSettings | None = None,
+              settings: RunSettings | None = None, envelope: Envelope | None = None,
               ) -> tuple[Report, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Parity of a fresh conversion on its sample; also returns expected and actual outputs."""
+    """Parity of a fresh conversion on its sample; also returns expected and actual outputs
+    (unmasked). Outputs aligned with a mask of ``envelope`` are compared where it is set."""
     run = settings or RunSettings()
     sess = make_ort_session(model_bytes, settings=run)
     prepared = converter.prepare(model, data)
     expected, _ = reference_outputs(converter, model, prepared, run)
     names = [o.name for o in outputs]
-    actual = dict(zip(names, sess.run(names, to_feeds(prepared, inputs))))
+    try:
+        actual = dict(zip(names, sess.run(names, to_feeds(prepared, inputs))))
+    except BatonError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises untyped errors
+        # a size the original takes and the graph does not: parity fails there
+        why = f"onnxruntime rejects this input: {first_line(exc, 300)}"
+        return Report(kind="convert", model=converter.describe(model), target="<new bundle>",
+                      rows=n_rows(prepared), data="sample", outputs=[
+                          OutputDiff(o.name, o.kind or "tensor", n_rows(prepared), False,
+                                     tolerances.get(o.name, Tolerance()), message=why)
+                          for o in outputs]), expected, {}
+    want, got, positions = apply_masks(envelope.masks() if envelope else {}, prepared,
+                                       expected, actual)
     diffs = [
-        compare(o.name, o.kind or "tensor", expected[o.name], actual[o.name],
-                tolerances.get(o.name, Tolerance()), lambda r: row_values(prepared, r))
+        _positions(compare(o.name, o.kind or "tensor", want[o.name], got[o.name],
+                           tolerances.get(o.name, Tolerance()),
+                           lambda r: row_values(prepared, r)), positions.get(o.name))
         for o in outputs
     ]
     report = Report(kind="convert", model=converter.describe(model), target="<new bundle>",
                     rows=n_rows(prepared), outputs=diffs, data="sample")
     return report, expected, actual
+
+
+def _positions(diff: OutputDiff, positions: Positions | None) -> OutputDiff:
+    """``diff`` with the positions its mask let it compare, if one did."""
+    if positions is not None:
+        diff.positions = {"mask": positions.mask, "compared": positions.compared,
+                          "total": positions.total}
+    return diff
 
 
 def verify(path: str | os.PathLike[str], digest: str | None = None) -> Report:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from baton.manifest import Tuning
+from baton.masks import apply_masks
 from baton.parity.compare import compare
 from baton.runtime.providers import RunSettings
 from baton.runtime.session import make_ort_session
@@ -34,8 +35,10 @@ MIN_ROUNDS, MAX_ROUNDS = 5, 400
 def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
                  expected: Mapping[str, Any], outputs: list[TensorSpec],
                  tolerances: Mapping[str, Tolerance], run: RunSettings | None = None,
-                 *, seconds: float = SECONDS, seed: int = 0) -> Tuning:
-    """Choose a graph optimisation level: the manifest's ``runtime`` section."""
+                 *, seconds: float = SECONDS, seed: int = 0,
+                 masks: Mapping[str, Any] | None = None) -> Tuning:
+    """Choose a graph optimisation level: the manifest's ``runtime`` section (outputs
+    aligned with ``masks``, the envelope's mask regions, compared where they are set)."""
     run = run or RunSettings()
     names = [o.name for o in outputs]
     sessions = {lvl: make_ort_session(model_bytes,
@@ -44,7 +47,8 @@ def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
     passing = []
     for lvl, sess in sessions.items():
         got = dict(zip(names, sess.run(names, dict(feeds))))
-        if all(compare(o.name, o.kind or "tensor", expected[o.name], got[o.name],
+        want, got, _ = apply_masks(masks or {}, feeds, expected, got)
+        if all(compare(o.name, o.kind or "tensor", want[o.name], got[o.name],
                        tolerances.get(o.name, Tolerance())) for o in outputs):
             passing.append(lvl)
     one = {k: v[:1] for k, v in feeds.items()}

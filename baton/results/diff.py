@@ -56,6 +56,9 @@ class OutputDiff:
     min_rtol: float | None = None
     worst: list[WorstRow] = field(default_factory=list)
     message: str | None = None
+    #: an output compared only where an attention mask sets a position
+    #: (:mod:`baton.masks`): ``{"mask": NAME, "compared": n, "total": m}``
+    positions: dict[str, Any] | None = None
 
     def __bool__(self) -> bool:
         return self.passed
@@ -65,6 +68,14 @@ class OutputDiff:
         return self.kind in LABEL_KINDS
 
     def summary(self) -> str:
+        text = self._summary()
+        if self.positions:
+            p = self.positions
+            text += (f"; compared {p['compared']:,} of {p['total']:,} positions (where "
+                     f"{p['mask']} sets them)")
+        return text
+
+    def _summary(self) -> str:
         if self.message:
             return self.message
         if self.is_label:
@@ -94,6 +105,7 @@ class OutputDiff:
             "min_rtol": to_jsonable(self.min_rtol),
             "worst_rows": [w.to_dict() for w in self.worst],
             "message": self.message,
+            **({"positions": dict(self.positions)} if self.positions else {}),
         }
 
     @classmethod
@@ -107,7 +119,7 @@ class OutputDiff:
             min_cosine=_num(d.get("min_cosine")), min_atol=_num(d.get("min_atol")),
             min_rtol=_num(d.get("min_rtol")),
             worst=[WorstRow.from_dict(w) for w in d.get("worst_rows", [])],
-            message=d.get("message"),
+            message=d.get("message"), positions=d.get("positions"),
         )
 
 

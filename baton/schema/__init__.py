@@ -35,7 +35,7 @@ from baton.schema.cast import cast_to_spec
 from baton.schema.rows import _columns_of as _columns_of
 from baton.schema.rows import _frame_values as _frame_values
 from baton.schema.rows import _scalar as _scalar
-from baton.schema.rows import n_rows, row_values, take_rows, to_feeds, to_jsonable
+from baton.schema.rows import n_rows, row_values, take_rows, to_feeds, to_jsonable, unbatched
 from baton.schema.spec import (
     BATCH,
     DTYPES,
@@ -69,4 +69,5 @@ __all__ = [
     "take_rows",
     "to_feeds",
     "to_jsonable",
+    "unbatched",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 
 from baton.errors import SchemaError
 from baton.schema.cast import cast_to_spec
-from baton.schema.spec import TensorSpec, _as_array, is_dataframe, require_columns
+from baton.schema.spec import BATCH, TensorSpec, _as_array, is_dataframe, require_columns
 
 
 def to_feeds(data: Any, inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
@@ -71,20 +71,27 @@ def _frame_values(frame: Any, spec: TensorSpec) -> np.ndarray:
     return np.asarray(frame[spec.column].to_numpy())
 
 
-def n_rows(data: Any) -> int:
+def n_rows(data: Any, whole: Sequence[str] = ()) -> int:
+    """The rows of the data; ``whole``: inputs without a batch dimension, not counted."""
     if isinstance(data, Mapping):
-        first = next(iter(data.values()))
-        return len(first)
+        first = next((v for k, v in data.items() if k not in whole), None)
+        return len(first if first is not None else next(iter(data.values())))
     return len(data)
 
 
-def take_rows(data: Any, rows: np.ndarray | Sequence[int]) -> Any:
-    """The given rows of a DataFrame, dict of arrays or array, in the same container type."""
+def unbatched(inputs: Sequence[TensorSpec]) -> tuple[str, ...]:
+    """The inputs whose dimension 0 is not the batch (declared with ``batch_dims``)."""
+    return tuple(s.name for s in inputs if not s.shape or s.shape[0] != BATCH)
+
+
+def take_rows(data: Any, rows: np.ndarray | Sequence[int], whole: Sequence[str] = ()) -> Any:
+    """The given rows of a DataFrame, dict of arrays or array, in the same container type;
+    ``whole``: inputs without a batch dimension, kept as they are."""
     idx = np.asarray(rows, dtype=np.int64)
     if is_dataframe(data):
         return data.iloc[idx]
     if isinstance(data, Mapping):
-        return {k: np.asarray(v)[idx] for k, v in data.items()}
+        return {k: v if k in whole else np.asarray(v)[idx] for k, v in data.items()}
     return np.asarray(data)[idx]
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from baton.envelope import Envelope
 from baton.errors import first_line
+from baton.masks import apply_masks
 from baton.parity.search.budget import (
     BATCH,
     DEFAULT_BUDGET,
@@ -67,6 +68,7 @@ class Searcher:
         #: outside it, and the stages draw their values mostly inside it
         self.envelope = envelope or Envelope.observe(prepared)
         self.table.bound(self.envelope)
+        self.masks = self.envelope.masks()
         self.pairs = pairs
         self.kinds = {o.name: o.kind or ref for ref, o in
                       ((r, next(o for o in target.outputs if o.name == n)) for r, n in pairs)}
@@ -174,16 +176,18 @@ class Searcher:
             if len(cands) > 1:
                 return self._split(cands)
             return [_Outcome("diverge", onnx_error=first_line(exc, 200))]
-        return self._judge(len(cands), expected, actual)
+        return self._judge(len(cands), expected, actual, data)
 
     def _split(self, cands: list[Candidate]) -> list[_Outcome]:
         mid = len(cands) // 2
         return self._run(cands[:mid]) + self._run(cands[mid:])
 
-    def _judge(self, n: int, expected: Mapping[str, Any], actual: Mapping[str, Any]
-               ) -> list[_Outcome]:
+    def _judge(self, n: int, expected: Mapping[str, Any], actual: Mapping[str, Any],
+               data: Any = None) -> list[_Outcome]:
         from baton.parity.compare import _as_array, _row_view, _shown, rows_agree
 
+        # outputs aligned with a mask are compared where it sets a position
+        expected, actual, _ = apply_masks(self.masks, data, expected, actual, self.pairs)
         outcomes = [_Outcome("agree") for _ in range(n)]
         for ref, name in self.pairs:
             kind = self.kinds[name]

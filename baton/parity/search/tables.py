@@ -27,7 +27,7 @@ class Column:
 
     name: str
     key: Any
-    kind: str  # float, int, bool, text, category
+    kind: str  # float, int, bool, text, category, mask
     dtype: np.dtype[Any]
     shape: tuple[int, ...] = ()
     lo: float = 0.0
@@ -39,6 +39,8 @@ class Column:
     #: the property search draw most of their values
     inside_lo: float = 0.0
     inside_hi: float = 0.0
+    #: a mask (kind ``mask``) whose set values mark padding rather than tokens
+    padding: bool = False
 
     @property
     def span(self) -> float:
@@ -89,6 +91,8 @@ class Table:
         column it does not know: the observed range widened by its margin)."""
         for col in self.columns:
             region = envelope.columns.get(col.name)
+            if region is not None and region.kind == "mask" and len(col.shape) == 1:
+                col.kind, col.padding = "mask", region.padding
             pad = envelope.margin * (col.span if col.span > 0 else max(abs(col.hi), 1.0))
             lo = region.low if region is not None and region.low is not None else None
             hi = region.high if region is not None and region.high is not None else None
@@ -221,6 +225,10 @@ def _column(name: str, key: Any, values: Any, *, series: bool = False,
 
 
 def _where(col: Column, value: Any) -> str:
+    if col.kind == "mask":
+        from baton.masks import mask_problem
+
+        return mask_problem(value, col.padding) or "a mask the envelope holds"
     if col.kind not in ("float", "int", "text", "category"):
         return "-"
     if _missing(value) or (isinstance(value, np.ndarray) and value.dtype.kind == "f"

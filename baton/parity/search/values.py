@@ -23,6 +23,11 @@ UNSEEN = "baton-unseen-category"
 
 def edge_values(col: Column) -> list[tuple[str, Any]]:
     """(label, value) edge cases for one column, valid for its dtype."""
+    if col.kind == "mask":  # the shortest rows each way, a full one, and an empty one
+        return [("one token, right-padded", mask_row(col, 1, left=False)),
+                ("one token, left-padded", mask_row(col, 1, left=True)),
+                ("every token", mask_row(col, col.shape[0], left=False)),
+                ("no token", mask_row(col, 0, left=False))]
     if col.kind == "bool":
         return [("True", True), ("False", False)]
     if col.kind in ("text", "category"):
@@ -56,6 +61,15 @@ def edge_values(col: Column) -> list[tuple[str, Any]]:
         return [(k, float(ftype(v))) for k, v in vals]
 
 
+def mask_row(col: Column, length: int, *, left: bool) -> np.ndarray:
+    """One row of a mask column that attends to ``length`` tokens, padded on the left or
+    the right."""
+    seq = col.shape[0]
+    pos = np.arange(seq)
+    keep = pos >= seq - length if left else pos < length
+    return (~keep if col.padding else keep).astype(col.dtype)
+
+
 def neighbours(t: float) -> list[float]:
     """A threshold, its float64 neighbours, and its float32 value with its neighbours."""
     with np.errstate(over="ignore"):
@@ -71,6 +85,8 @@ def _random_value(col: Column, rng: np.random.Generator) -> Any:
     a number across the inside range), some just beyond its edges (up to a tenth of the
     inside range), now and then an unseen category."""
     u = rng.random()
+    if col.kind == "mask":  # padded on either side to any length of at least one token
+        return mask_row(col, int(rng.integers(1, col.shape[0] + 1)), left=u < 0.5)
     if col.kind == "bool":
         return bool(rng.random() < 0.5)
     if col.kind in ("text", "category"):
@@ -106,6 +122,9 @@ def _strategy(col: Column, points: list[float]) -> Any:
     """A hypothesis strategy for one column's value in a row."""
     from hypothesis import strategies as st
 
+    if col.kind == "mask":
+        return st.tuples(st.integers(1, col.shape[0]), st.booleans()).map(
+            lambda t: mask_row(col, t[0], left=t[1]))
     if col.kind == "bool":
         return st.booleans()
     if col.kind in ("text", "category"):

@@ -1,0 +1,1 @@
+"""Parts of the PyTorch converter (:mod:`baton.converters.torch`)."""
