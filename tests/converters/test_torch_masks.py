@@ -22,6 +22,9 @@ from baton.masks import apply_masks, mask_convention, parse_masks  # noqa: E402
 
 SEQ = 10
 
+#: the bundle directories the command-line tests write (made absolute under tmp_path)
+OUT = ("masked", "b", "x")
+
 _BUNDLES: dict[tuple[str, str], tuple[Any, Any]] = {}
 
 
@@ -183,8 +186,6 @@ def test_mask_and_no_batch_options_on_the_command_line(tmp_path: Path) -> None:
     """``--mask-input NAME:padding`` through ``baton convert`` and ``baton check`` on a
     ``.pt2`` program and an ``.npz`` sample (undeclared, the same model fails:
     test_a_declared_padding_mask)."""
-    import subprocess
-    import sys
 
     model = Renamed().eval()
     data = padded(12, SEQ, "left")
@@ -193,15 +194,18 @@ def test_mask_and_no_batch_options_on_the_command_line(tmp_path: Path) -> None:
     program = torch.export.export(model, (ids, pad), dynamic_shapes=({0: batch}, {0: batch}))
     torch.export.save(program, tmp_path / "padded.pt2")
     np.savez(tmp_path / "sample.npz", ids=ids.numpy(), pad=pad.numpy())
-    baton_cli = [str(Path(sys.executable).parent / "baton")]
+    def run(*args: str) -> Any:
+        """``baton ARGS`` in this process (typer's runner), from ``tmp_path``."""
+        from typer.testing import CliRunner
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*baton_cli, *args], cwd=tmp_path, capture_output=True,
-                              text=True)
+        from baton.cli import app
+
+        return CliRunner().invoke(app, [str(tmp_path / a) if (tmp_path / a).exists() or a in
+                                        OUT else a for a in args])
 
     done = run("convert", "padded.pt2", "--trust-pickle", "--sample", "sample.npz", "-o",
                "masked", "--no-tune", "--mask-input", "pad:padding")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "where pad sets them" in done.stdout
+    assert done.exit_code == 0, done.output
+    assert "where pad sets them" in done.output
     checked = run("check", "padded.pt2", "masked", "--trust-pickle", "--data", "sample.npz")
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.exit_code == 0, checked.output
