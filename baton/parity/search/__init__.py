@@ -6,12 +6,13 @@ budget of examples (rows) and seconds:
 
 1. ``edge``: per column (or tensor input), NaN, ±inf, 0 and -0.0, the largest and smallest
    finite values, subnormals, huge magnitudes, the observed extremes and just beyond them,
-   unseen and empty categories, in otherwise typical rows; an all-NaN and an all-zero row;
-   a typical row alone (a batch of 1);
+   unseen and empty categories, in otherwise typical rows (for an attention mask: one token
+   padded on the left and on the right, every token, none); an all-NaN and an all-zero
+   row; a typical row alone (a batch of 1);
 2. ``thresholds`` (tree models): every split threshold of the original model, and its
    float64 and float32 neighbours both ways, in otherwise typical rows;
 3. ``samples``: rows drawn from the input schema, within and somewhat beyond the observed
-   ranges and categories;
+   ranges and categories (masks padded on either side to random lengths);
 4. ``property``: a hypothesis search over rows built from the schema (a typical row with
    some values replaced), which shrinks a divergence to a minimal counterexample: the
    fewest changed values, each as simple as it can be.
