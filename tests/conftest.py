@@ -124,7 +124,8 @@ def identity_bundle(path: Any, inputs: list[Any]) -> Any:
 
 #: the longest files (minutes each, one worker each under ``--dist loadfile``), run first so
 #: that the short ones fill the other worker around them instead of one long file running
-#: alone at the end
+#: alone at the end (pyproject's ``--no-loadscope-reorder`` keeps this order: by default
+#: xdist sends the files with the most tests first, and a one-test file last)
 LONG_FIRST = ("tests/test_docs.py", "tests/converters/test_coverage.py", "tests/test_lang_c.py",
               "tests/fuzz/test_fuzz_bundle.py")
 
