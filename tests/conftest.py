@@ -121,18 +121,3 @@ def identity_bundle(path: Any, inputs: list[Any]) -> Any:
                 "outputs": [s.to_dict() for s in outputs], "files": {}}
     return Bundle(model.SerializeToString(), manifest).save(path)
 
-
-#: the longest files (minutes each, one worker each under ``--dist loadfile``), run first so
-#: that the short ones fill the other worker around them instead of one long file running
-#: alone at the end (pyproject's ``--no-loadscope-reorder`` keeps this order: by default
-#: xdist sends the files with the most tests first, and a one-test file last)
-LONG_FIRST = ("tests/test_docs.py", "tests/converters/test_coverage.py", "tests/test_lang_c.py",
-              "tests/fuzz/test_fuzz_bundle.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::")[0]
-        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
-
-    items.sort(key=rank)  # stable: the order within each file is kept

@@ -46,12 +46,23 @@ def test_page_examples_run(page: str, scratch: Path, monkeypatch: pytest.MonkeyP
     namespace: dict[str, Any] = {"__name__": "__docs__"}
     found = blocks(page)
     assert found, f"{page} has no examples"
-    for lang, code in found:
-        if lang == "python":
-            exec(compile(code, f"<{page}>", "exec"), namespace)  # noqa: S102
-            continue
-        want = 1 if "# exits 1" in code else 0
-        out = subprocess.run(["bash", "-e", "-c", code], cwd=scratch, env=env,
-                             capture_output=True, text=True)
-        assert out.returncode == want, f"{page}:\n{code}\n{out.stdout}\n{out.stderr}"
-        assert "Traceback" not in out.stderr
+    # a page may register a converter (converters.md): gone after the page, so that the
+    # tests run after it in this process see baton's own registry
+    from baton.converters import _registry
+
+    _registry.converters()  # loaded first: the snapshot holds the built-in converters
+    saved = list(_registry._CONVERTERS), dict(_registry._LOADERS)
+    try:
+        for lang, code in found:
+            if lang == "python":
+                exec(compile(code, f"<{page}>", "exec"), namespace)  # noqa: S102
+                continue
+            want = 1 if "# exits 1" in code else 0
+            out = subprocess.run(["bash", "-e", "-c", code], cwd=scratch, env=env,
+                                 capture_output=True, text=True)
+            assert out.returncode == want, f"{page}:\n{code}\n{out.stdout}\n{out.stderr}"
+            assert "Traceback" not in out.stderr
+    finally:
+        _registry._CONVERTERS[:] = saved[0]
+        _registry._LOADERS.clear()
+        _registry._LOADERS.update(saved[1])
