@@ -29,7 +29,8 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
             require_provider: bool = False, tf32: bool = False, tune: bool = True,
             envelope: EnvelopeArg = None,
             mask_inputs: Sequence[str] | Mapping[str, bool] | None = None,
-            batch_dims: Mapping[str, int | None] | None = None) -> Bundle:
+            batch_dims: Mapping[str, int | None] | None = None,
+            tree_sum: str = "exact") -> Bundle:
     """Convert a fitted model to an ONNX :class:`Bundle`, proving parity on ``sample``.
 
     ``sample`` holds real inputs (a numpy array or a pandas DataFrame; tensors for
@@ -50,6 +51,11 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     Attention masks (inputs named ``attention_mask`` or ``…padding_mask``, or declared in
     ``mask_inputs``: ``["mask"]``, ``["pad:padding"]``) are recognised: the outputs with one
     value per position are compared where the mask sets them (:mod:`baton.masks`).
+
+    ``tree_sum`` (tree ensembles): ``"exact"`` adds the trees as the library does
+    (XGBoost's float32 running sum, bit for bit); ``"fast"`` lets onnxruntime add them in
+    float64 in its own order, across threads, and states the library's float32 rounding
+    bound in the tolerances (docs/trees.md).
     """
     onnx = require("onnx", "cli", "baton.convert")
     import onnxruntime
@@ -77,6 +83,18 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
             )
         conv = converter.convert(model, sample, inputs, opset=opset, dynamic=dynamic,
                                  batch_dims=batch_dims)
+    elif tree_sum != "exact":
+        choices = tuple(getattr(converter, "tree_sums", ()))
+        if tree_sum not in choices:
+            raise UsageError(
+                f"tree_sum={tree_sum!r} does not apply here",
+                expected=("tree_sum one of " + ", ".join(map(repr, choices))) if choices
+                else f"no tree_sum for a {converter.framework} model",
+                found=f"tree_sum={tree_sum!r}",
+                hint="drop it" if not choices else "pass tree_sum='exact' or 'fast'",
+            )
+        trees: Any = converter  # a tree converter (its tree_sums say so)
+        conv = trees.convert(model, sample, inputs, opset=opset, tree_sum=tree_sum)
     else:
         conv = converter.convert(model, sample, inputs, opset=opset)
     model_bytes = conv.model.SerializeToString()

@@ -166,6 +166,11 @@ def convert(
         "to attend to) or NAME:padding (1 marks padding); outputs with one value per "
         "position are compared only where it sets them. Inputs named attention_mask or "
         "…padding_mask are masks without it (docs/pytorch.md).")] = None,
+    tree_sum: Annotated[str, typer.Option(
+        "--tree-sum", help="Tree ensembles: 'exact' adds the trees as the library does "
+        "(XGBoost's float32 sum, bit for bit); 'fast' lets onnxruntime add them in float64, "
+        "within the library's float32 rounding, stated in the tolerances (docs/trees.md).")
+    ] = "exact",
 ) -> None:
     """Convert MODEL to an ONNX bundle, checking parity on the sample."""
     import baton
@@ -185,7 +190,8 @@ def convert(
                            require_provider=require_provider is not None, tf32=tf32,
                            tune=not no_tune, envelope=_envelope_changes(envelope or []),
                            mask_inputs=mask_input or None,
-                           batch_dims=dict.fromkeys(no_batch) if no_batch else None)
+                           batch_dims=dict.fromkeys(no_batch) if no_batch else None,
+                           tree_sum=tree_sum)
     assert bundle.report is not None
     bundle.report.data = str(sample)
     path = bundle.save(output, force=force)
@@ -469,13 +475,16 @@ def serve(
     max_queue: Annotated[int, typer.Option(
         "--max-queue", help="Requests waiting for a free slot, at most; beyond them 503.")
                          ] = 32,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Server processes sharing the port, each with its own copy of "
+        "the model (e.g. one per core).")] = 1,
 ) -> None:
     r"""Serve BUNDLE over the Open Inference Protocol (v2) REST API until Ctrl-C
     (needs the serve extra: pip install 'baton\[serve]')."""
     from baton.serving import serve as run_server
 
     run_server(bundle, host=host, port=port, name=name, max_body=max_body,
-               max_concurrency=max_concurrency, max_queue=max_queue)
+               max_concurrency=max_concurrency, max_queue=max_queue, workers=workers)
 
 
 def _int_list(text: str, option: str) -> list[int]:

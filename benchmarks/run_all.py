@@ -3,8 +3,9 @@
     python benchmarks/run_all.py            # a few minutes on a 2-core machine
     python benchmarks/run_all.py --quick    # fewer runs; prints the latency section only
 
-Runs bench_sklearn.py, bench_trees.py and bench_torch.py (each writes its section: medians
-of interleaved rounds, ONNX vs the original), then times one model per framework with
+Runs bench_sklearn.py, bench_input.py, bench_trees.py, bench_torch.py and bench_serve.py
+(each writes its section: medians of interleaved rounds, baton beside the original or the
+peer a user would pick instead), then times one model per framework with
 ``baton bench``'s engine (baton.parity.latency.bench): p50/p99 with 95 % bootstrap
 intervals for ONNX and the original side by side, and the speed-up, on the CPU and on
 CUDA where onnxruntime has it (reported as skipped where not).
@@ -25,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import BENCHMARKS_MD, HEADER, write_section  # noqa: E402
 
-SCRIPTS = ["bench_sklearn.py", "bench_trees.py", "bench_torch.py"]
+SCRIPTS = ["bench_sklearn.py", "bench_input.py", "bench_trees.py", "bench_torch.py",
+           "bench_serve.py"]
 LATENCY_TITLE = "Latency percentiles: `baton bench` (ONNX vs original, CPU and CUDA)"
 
 

@@ -26,7 +26,8 @@ def test_signatures() -> None:
         "provider: 'str' = 'cpu', require_provider: 'bool' = False, tf32: 'bool' = False, "
         "tune: 'bool' = True, envelope: 'EnvelopeArg' = None, "
         "mask_inputs: 'Sequence[str] | Mapping[str, bool] | None' = None, "
-        "batch_dims: 'Mapping[str, int | None] | None' = None) -> 'Bundle'")
+        "batch_dims: 'Mapping[str, int | None] | None' = None, "
+        "tree_sum: 'str' = 'exact') -> 'Bundle'")
     assert str(inspect.signature(baton.check)) == (
         "(model: 'Any', bundle_or_onnx: 'Any', data: 'Any', *, "
         "tolerance: 'ToleranceArg' = None, provider: 'str' = 'cpu', "

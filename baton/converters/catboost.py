@@ -152,7 +152,7 @@ class CatBoostConverter(FrameInputs, TreeConverter):
             return None
         from baton.schema import _column_dtype, is_dataframe
 
-        self.read(model)  # refuse CTR features before looking at the sample
+        self.read_once(model)  # refuse CTR features before looking at the sample
         if not is_dataframe(sample):
             raise SchemaError(
                 "a CatBoost model with categorical features needs a DataFrame sample",

@@ -109,7 +109,7 @@ class LightGBMConverter(FrameInputs, TreeConverter):
                  if isinstance(prepared[c].dtype, pd.CategoricalDtype)]
         if not names:
             return None
-        self.read(model)  # refuse what cannot be converted before looking further
+        self.read_once(model)  # refuse what cannot be converted before looking further
         stored = getattr(_booster(model), "pandas_categorical", None)
         if not stored or len(stored) != len(names):
             raise SchemaError(
@@ -138,7 +138,7 @@ class LightGBMConverter(FrameInputs, TreeConverter):
                     "(df[col].astype('category')), or encode it as numbers",
                 )
             columns.append(FrameColumn(str(c)))
-        ens, _ = self.read(model)
+        ens, _ = self.read_once(model)
         if len(columns) != ens.n_features:
             raise SchemaError(
                 "the sample does not have the number of features the model was trained on",

@@ -137,7 +137,8 @@ class SklearnTreesConverter(TreeConverter):
         return type(model).__name__ in BOOSTING | HIST_BOOSTING
 
     def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
-        self.read(model)  # refuse what cannot be converted before looking at the sample
+        self.forget()  # a new conversion: read the model afresh
+        self.read_once(model)  # refuse what cannot be converted before looking at the sample
         return super().infer_inputs(model, sample)
 
     # -- reading ------------------------------------------------------------------------

@@ -162,7 +162,7 @@ class XGBoostConverter(FrameInputs, TreeConverter):
         is_cat = [isinstance(prepared[c].dtype, pd.CategoricalDtype) for c in prepared.columns]
         if not any(is_cat):
             return None
-        self.read(model)  # refuse what cannot be converted before looking further
+        self.read_once(model)  # refuse what cannot be converted before looking further
         doc = json.loads(bytes(self._booster(model).save_raw("json")))
         enc = (doc["learner"]["gradient_booster"].get("gbtree", doc["learner"][
             "gradient_booster"])["model"].get("cats") or {}).get("enc") or []

@@ -22,8 +22,9 @@ from baton.manifest import Manifest
 from baton.runtime._external import MalformedModel, external_references
 from baton.runtime._files import MODEL, BundleFiles, _safe_name
 from baton.runtime._golden import read_golden
+from baton.runtime._plan import FeedPlan
 from baton.runtime.providers import PROVIDER_NAMES, RunSettings, available_providers, full_name
-from baton.schema import TensorSpec, cast_to_spec, to_feeds
+from baton.schema import TensorSpec, cast_to_spec, is_dataframe, to_feeds
 from baton.tolerance import disagreement
 
 #: onnxruntime's session option: the folder external data of a model given as bytes is
@@ -99,6 +100,8 @@ class Session:
         self.outputs: list[TensorSpec] = self.manifest.outputs
         self._input_names = frozenset(s.name for s in self.inputs)
         self._text_inputs = [s.name for s in self.inputs if s.dtype == "string"]
+        #: which column goes to which input, for predict and predict_records
+        self._plan = FeedPlan(self.inputs)
         #: how the onnxruntime session is made: the providers (CPU last, as onnxruntime's
         #: fallback) and the graph optimisation level chosen at conversion
         self.settings = RunSettings(
@@ -223,8 +226,40 @@ class Session:
 
     def predict(self, data: Any) -> dict[str, np.ndarray]:
         """Run on a DataFrame, dict of columns, or array, mapped through the bundle's schema
-        (as the parity check mapped it: float columns of a float32 model are narrowed)."""
+        (as the parity check mapped it: float columns of a float32 model are narrowed).
+
+        A DataFrame is read a block of same-typed columns at a time, through the plan
+        compiled on load (:class:`baton.runtime._plan.FeedPlan`); the feeds, outputs and
+        errors are those of ``run(to_feeds(data, session.inputs))``."""
+        if is_dataframe(data):
+            feeds = self._plan.frame_feeds(data)
+            if feeds is not None:
+                return self._run_planned(feeds)
         return self.run(to_feeds(data, self.inputs))
+
+    def predict_records(self, records: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+                        ) -> dict[str, np.ndarray]:
+        """Run on records as ``json.loads`` gives them: one dict (one row) or a list of
+        dicts, keyed by column name (by input name for an input not read from a column).
+
+        The outputs are those of :meth:`predict` on the same rows as a DataFrame whose
+        columns have the inputs' dtypes. Every record must hold exactly the model's keys
+        (a missing or unknown key is refused, as ``run`` refuses feeds). Values must be of
+        the input's type: numbers (not text, not booleans) for numeric inputs, where
+        ``None`` is NaN for a float input (as predict reads a DataFrame's ``None``) and is
+        refused for an integer or bool input; true/false or 0/1 for a bool input; strings
+        for a text input, where ``None`` becomes the text ``"None"`` (as predict makes of
+        it). Anything else raises InputValidationError naming the input, key and record."""
+        return self._run_planned(self._plan.record_feeds(records))
+
+    def _run_planned(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run feeds a plan built (native arrays of the inputs' dtypes, all of one batch):
+        straight to onnxruntime; where it refuses them, ``run`` explains why."""
+        names = self.output_names
+        try:
+            return dict(zip(names, self._binding(names, feeds, None)))
+        except Exception:  # noqa: BLE001 - untyped errors: validated and explained by run
+            return self.run(feeds)
 
     def warmup(self, runs: int = 3) -> None:
         """Run the golden inputs a few times, so that the first real request does not pay

@@ -1,13 +1,18 @@
 """``baton serve``: one bundle behind the Open Inference Protocol (v2) REST API.
 
 Built on Starlette (routing, requests, responses) and uvicorn (the HTTP server), the
-``serve`` extra; neither is imported by ``import baton``. The model runs in worker threads
-(onnxruntime releases the GIL), at most ``max_concurrency`` at a time; at most
-``max_queue`` more requests wait for a slot, and any beyond those are answered 503 at
-once. The server is live as soon as it listens, and ready once a warm-up inference on the
-bundle's golden inputs reproduced the golden outputs within the bundle's tolerances (a
-bundle without golden vectors is refused before listening). SIGTERM is a graceful shutdown
-(exit status 0), Ctrl-C the same with status 130, also while the bundle is still loading.
+``serve`` extra; neither is imported by ``import baton``. A model whose warm-up run takes
+under :data:`INLINE_SECONDS` runs on the event loop itself (a thread hand-off would cost
+more than the run); a slower one, or a request larger than the warm-up's, runs in worker
+threads (onnxruntime releases the GIL), at most ``max_concurrency`` at a time. An infer
+request that finds ``max_concurrency + max_queue`` admitted ones not yet answered (admitted
+as their headers arrived) is answered 503 with ``Retry-After`` before its body is read.
+``workers`` > 1 forks that many processes, each with its own session, listening on the
+same port (SO_REUSEPORT). The server is live as soon as it listens, and ready once a
+warm-up inference on the bundle's golden inputs reproduced the golden outputs within the
+bundle's tolerances (a bundle without golden vectors is refused before listening).
+SIGTERM is a graceful shutdown (exit status 0), Ctrl-C the same with status 130, also
+while the bundle is still loading.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ import math
 import os
 import signal
 import socket
+import statistics
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +34,7 @@ from types import FrameType
 from typing import Any
 
 from baton.errors import (
+    BatonError,
     BundleError,
     InputValidationError,
     SchemaError,
@@ -35,7 +44,7 @@ from baton.errors import (
 from baton.runtime import Session
 from baton.serving.protocol import (
     HttpError,
-    decode_request,
+    RequestDecoder,
     encode_response,
     tensor_metadata,
 )
@@ -53,6 +62,21 @@ BODY_TIMEOUT = 30.0
 HEADER_TIMEOUT = 10.0
 #: the environment variable that sets another header timeout, in seconds, for serve()
 HEADER_TIMEOUT_ENV = "BATON_SERVE_HEADER_TIMEOUT"
+#: a model whose warm-up run (on the golden rows) takes less than this many seconds runs
+#: on the event loop, for requests of at most as many rows; a slower one in threads
+INLINE_SECONDS = 0.001
+#: request bodies larger than this are decoded in a worker thread, off the event loop
+INLINE_BODY = 256 * 1024
+#: scope keys set by the HTTP protocol (_http_protocol) when an infer request's headers
+#: arrive: ADMITTED when it takes a place in the server, SHED when it finds the server full
+#: (it is then answered 503 before its body is read, and its connection is not read again
+#: for RETRY_AFTER seconds)
+ADMITTED = "baton.admitted"
+SHED = "baton.shed"
+#: seconds a client refused as busy is told to wait (Retry-After), and for which its
+#: connection is not read: a client that retries at once waits that long all the same,
+#: instead of taking the server's time from the requests it admitted
+RETRY_AFTER = 1
 
 
 class ModelServer:
@@ -65,13 +89,7 @@ class ModelServer:
                  max_body: int = DEFAULT_MAX_BODY,
                  max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
                  max_queue: int = DEFAULT_MAX_QUEUE) -> None:
-        for option, value, least in (("--max-body", max_body, 1),
-                                     ("--max-concurrency", max_concurrency, 1),
-                                     ("--max-queue", max_queue, 0)):
-            if value < least:
-                raise UsageError(f"{option} must be at least {least}",
-                                 expected=f"an integer >= {least}", found=str(value),
-                                 hint=f"pass e.g. {option} {max(least, 4)}")
+        _check_limits(max_body, max_concurrency, max_queue)
         self.session = session
         self.name = name or session.name
         self.max_body = max_body
@@ -82,7 +100,18 @@ class ModelServer:
         self.ready = False
         self.not_ready_reason = "warming up"
         self.pending = 0  # infer requests inside the server (reading, waiting or running)
+        #: infer requests admitted when their headers arrived, not yet answered (counted by
+        #: the HTTP protocol, _http_protocol, which refuses requests beyond the limit)
+        self.admitted = 0
         self._lock = threading.Lock()
+        self.decode = RequestDecoder(self.inputs, self.output_names)
+        #: whether inferences of at most ``inline_rows`` rows run on the event loop; set by
+        #: the warm-up from the time of the golden run
+        self.inline = False
+        self.inline_rows = 0
+        self.run_seconds = math.nan
+        #: this process's place among the server's worker processes, e.g. "1/2"
+        self.worker = "1/1"
 
     # -- state ------------------------------------------------------------------------------
 
@@ -101,7 +130,8 @@ class ModelServer:
             return
         self.ready = True
         self.not_ready_reason = ""
-        log.info("model %r is ready", self.name)
+        log.info("model %r is ready%s", self.name,
+                 "" if self.worker == "1/1" else f" in worker {self.worker}")
 
     def _warm_up(self) -> str | None:
         try:
@@ -116,7 +146,26 @@ class ModelServer:
         rows = len(next(iter(golden_in.values())))
         log.info("warm-up of model %r on %d golden rows matched the golden outputs",
                  self.name, rows)
+        feeds = self.decode_golden(golden_in)
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            self.session.run(feeds)
+            times.append(time.perf_counter() - start)
+        self.run_seconds = statistics.median(times)
+        self.inline = self.run_seconds < INLINE_SECONDS
+        self.inline_rows = rows
+        log.info("model %r runs in %.3g ms on %d rows: inferences of up to %d rows run %s",
+                 self.name, self.run_seconds * 1000, rows, rows,
+                 "on the event loop" if self.inline else "in worker threads")
         return None
+
+    def decode_golden(self, golden_in: dict[str, Any]) -> dict[str, Any]:
+        """The golden inputs as a decoded request would hold them (native-order arrays)."""
+        import numpy as np
+
+        return {k: np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("="))
+                if v.dtype.kind in "biuf" else v for k, v in golden_in.items()}
 
     # -- endpoints, without HTTP --------------------------------------------------------------
 
@@ -153,16 +202,28 @@ class ModelServer:
             self.pending -= 1
 
     def infer(self, body: bytes, header_length: str | None) -> tuple[bytes, int | None]:
-        """Decode, run and encode one ``/infer`` request (blocking: run it in a thread)."""
-        request = decode_request(body, header_length, self.inputs, self.output_names)
+        """Decode, run and encode one ``/infer`` request (blocking)."""
+        return self.run(self.decode(body, header_length))
+
+    def run(self, request: Any) -> tuple[bytes, int | None]:
+        """Run and encode a decoded request (blocking)."""
         try:
             results = self.session.run(request.feeds, outputs=request.outputs)
         except (InputValidationError, SchemaError) as exc:
             raise HttpError.bad_request(exc) from None
         return encode_response(self.name, request, results)
 
+    def runs_inline(self, request: Any) -> bool:
+        """Whether ``request`` runs on the event loop: a short model, no more rows than the
+        warm-up's."""
+        if not self.inline:
+            return False
+        for arr in request.feeds.values():
+            return arr.ndim == 0 or arr.shape[0] <= self.inline_rows
+        return True
 
-def _golden_vectors(session: Session) -> tuple[dict[str, Any], dict[str, Any]]:
+
+def _golden_vectors(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The bundle's golden inputs and outputs, one for every input and output, or a
     BundleError: the server proves a bundle on them before it is ready, and cannot without."""
     from baton.runtime._files import GOLDEN_DIR
@@ -247,44 +308,7 @@ def make_app(server: ModelServer) -> Any:
     async def model_metadata(request: Request) -> Response:
         return JSONResponse(server.metadata())
 
-    async def infer(request: Request) -> Response:
-        server.check_ready()
-        encoding = request.headers.get("content-encoding", "identity").lower()
-        if encoding != "identity":
-            raise HttpError(415, f"Content-Encoding {encoding!r} is not supported: send the "
-                            "body uncompressed")
-        server.enter()
-        try:
-            body = await read_body(request)
-            content, header_length = await anyio.to_thread.run_sync(
-                server.infer, body, request.headers.get("inference-header-content-length"),
-                limiter=limiter)
-        finally:
-            server.leave()
-        if header_length is None:
-            return Response(content, media_type="application/json")
-        return Response(content, media_type="application/octet-stream",
-                        headers={"Inference-Header-Content-Length": str(header_length)})
-
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > server.max_body:
-            raise HttpError(413, f"the request body is {int(declared)} bytes; this server "
-                            f"takes at most {server.max_body} (--max-body)")
-        chunks, size = [], 0
-        try:
-            with anyio.fail_after(BODY_TIMEOUT):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > server.max_body:
-                        raise HttpError(413, f"the request body is over {server.max_body} "
-                                        "bytes, the most this server takes (--max-body)")
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise HttpError(408, f"the request body took over {BODY_TIMEOUT:g} s to "
-                            "arrive") from None
-        return b"".join(chunks)
-
+    infer = _InferEndpoint(server, limiter)
     model = "/v2/models/{name}"
     version = model + "/versions/{version}"
     routes = [
@@ -296,16 +320,180 @@ def make_app(server: ModelServer) -> Any:
         routes += [
             Route(prefix, model_route(model_metadata), methods=["GET"]),
             Route(prefix + "/ready", model_route(ready), methods=["GET"]),
-            Route(prefix + "/infer", model_route(infer), methods=["POST"]),
+            Route(prefix + "/infer", infer, methods=["POST"]),
         ]
-    return Starlette(routes=routes, exception_handlers={
+    app = Starlette(routes=routes, exception_handlers={
         HttpError: http_error, HTTPException: starlette_error, Exception: internal_error})
+    # the model's own /infer path goes straight to the endpoint, without Starlette's
+    # routing and middleware (a third of a small request's time); the rest through them
+    fast_path = f"/v2/models/{server.name}/infer"
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == fast_path \
+                and scope["method"] == "POST":
+            await infer(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return asgi
+
+
+class _InferEndpoint:
+    """``POST /v2/models/{name}/infer`` as a plain ASGI application.
+
+    The checks that need no body come first (readiness, encoding, room in the server), so a
+    refused request costs no reading or decoding; then the body is read (up to
+    ``max_body`` bytes, within :data:`BODY_TIMEOUT`), decoded, run and encoded: on the
+    event loop when the model is short (:meth:`ModelServer.runs_inline`), else in a worker
+    thread (at most ``max_concurrency`` at once)."""
+
+    def __init__(self, server: ModelServer, limiter: Any) -> None:
+        self.server = server
+        self.limiter = limiter
+        self.limit = server.max_concurrency + server.max_queue
+        self.busy = _error_message(
+            503, f"the server is busy: {server.max_concurrency} requests running and "
+            f"{server.max_queue} waiting; retry later")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        server = self.server
+        try:
+            params = scope.get("path_params")
+            if params:  # routed by Starlette: /versions/..., or another model's name
+                server.check_model(params["name"], params.get("version"))
+            if not server.ready:
+                server.check_ready()
+            header_length = None
+            declared = None
+            for key, value in scope["headers"]:
+                if key == b"content-length":
+                    declared = value
+                elif key == b"inference-header-content-length":
+                    header_length = value.decode("latin-1")
+                elif key == b"content-encoding":
+                    encoding = value.decode("latin-1").lower()
+                    if encoding != "identity":
+                        raise HttpError(415, f"Content-Encoding {encoding!r} is not "
+                                        "supported: send the body uncompressed")
+            if scope.get(SHED) or (ADMITTED not in scope and server.pending >= self.limit):
+                scope[SHED] = True
+                await _send(send, *self.busy)
+                return
+            server.pending += 1
+            try:
+                body = await self.read_body(receive, declared)
+                if body is None:  # the client went away
+                    return
+                if server.inline and len(body) <= INLINE_BODY:
+                    request = server.decode(body, header_length)
+                    if server.runs_inline(request):
+                        content, binary_length = server.run(request)
+                    else:
+                        content, binary_length = await self.in_thread(server.run, request)
+                else:
+                    content, binary_length = await self.in_thread(server.infer, body,
+                                                                  header_length)
+            finally:
+                server.pending -= 1
+        except HttpError as exc:
+            await _send(send, *_error_message(exc.status, exc.message))
+            return
+        except Exception:
+            log.exception("Exception in ASGI application")
+            await _send(send, *_error_message(500, "internal server error; see the server "
+                                              "log"))
+            return
+        finally:
+            if scope.pop(ADMITTED, False):
+                server.admitted -= 1
+        if binary_length is None:
+            await _send(send, 200, _JSON, content)
+        else:
+            await _send(send, 200, [(b"content-type", b"application/octet-stream"),
+                                    (b"inference-header-content-length",
+                                     str(binary_length).encode())], content)
+
+    async def in_thread(self, fn: Any, *args: Any) -> Any:
+        import anyio
+
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+    async def read_body(self, receive: Any, declared: bytes | None) -> bytes | None:
+        """The body, or None when the client went away; 413 past ``max_body`` bytes, 408
+        when it takes over :data:`BODY_TIMEOUT` seconds to arrive."""
+        limit = self.server.max_body
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HttpError(413, f"the request body is {int(declared)} bytes; this server "
+                            f"takes at most {limit} (--max-body)")
+        # a timer that cancels this task (cheaper than a cancel scope: 1 us, not 7-20)
+        task = asyncio.current_task()
+        assert task is not None
+        expired: list[bool] = []
+
+        def expire() -> None:
+            expired.append(True)
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(BODY_TIMEOUT, expire)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise self.too_large()
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            task.uncancel()
+            raise HttpError(408, f"the request body took over {BODY_TIMEOUT:g} s to "
+                            "arrive") from None
+        finally:
+            timer.cancel()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def too_large(self) -> HttpError:
+        return HttpError(413, f"the request body is over {self.server.max_body} bytes, the "
+                         "most this server takes (--max-body)")
+
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+def _error_message(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An error's status, headers and ``{"error": message}`` body, as JSONResponse writes
+    them: ``Retry-After`` on a 503, ``Connection: close`` on a 408 (stop reading the body)."""
+    import json
+
+    headers = list(_JSON)
+    if status == 503:
+        headers.append((b"retry-after", str(RETRY_AFTER).encode()))
+    elif status == 408:
+        headers.append((b"connection", b"close"))
+    body = json.dumps({"error": message}, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode()
+    return status, headers, body
+
+
+async def _send(send: Any, status: int, headers: list[tuple[bytes, bytes]],
+                body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def serve(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000,
           name: str | None = None, max_body: int = DEFAULT_MAX_BODY,
           max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-          max_queue: int = DEFAULT_MAX_QUEUE, header_timeout: float | None = None) -> None:
+          max_queue: int = DEFAULT_MAX_QUEUE, header_timeout: float | None = None,
+          workers: int = 1) -> None:
     """Serve ``bundle`` until SIGTERM or Ctrl-C (SIGINT).
 
     Either stops it gracefully (requests in progress finish, for up to 10 s), also while the
@@ -313,41 +501,76 @@ def serve(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int 
     Ctrl-C it raises KeyboardInterrupt (exit status 130). ``header_timeout`` (default: the
     environment variable BATON_SERVE_HEADER_TIMEOUT, else :data:`HEADER_TIMEOUT`) is how
     many seconds a client has to send a request's headers before its connection is closed.
+    ``workers`` > 1 (POSIX only) forks that many server processes, each loading the bundle
+    and listening on the same port; this process watches them and passes the signals on.
     """
     require("starlette", "serve", "baton serve")
     uvicorn = require("uvicorn", "serve", "baton serve")
     seconds = _header_timeout(header_timeout)
+    _check_limits(max_body, max_concurrency, max_queue, workers)
     _configure_logging()
+    options: dict[str, Any] = dict(name=name, max_body=max_body, max_concurrency=max_concurrency,
+                   max_queue=max_queue, header_timeout=seconds)
     try:
         with _signals_stop():
-            _serve(uvicorn, bundle, host=host, port=port, name=name, max_body=max_body,
-                   max_concurrency=max_concurrency, max_queue=max_queue,
-                   header_timeout=seconds)
+            if workers == 1:
+                _serve(uvicorn, bundle, host=host, port=port, **options)
+            else:
+                _serve_workers(uvicorn, bundle, host=host, port=port, workers=workers,
+                               **options)
     except _Stopped as stop:
         log.info("stopped by %s", signal.Signals(stop.signum).name)
         if stop.signum == signal.SIGINT:
             raise KeyboardInterrupt from None
 
 
+def _check_limits(max_body: int, max_concurrency: int, max_queue: int,
+                  workers: int = 1) -> None:
+    for option, value, least in (("--max-body", max_body, 1),
+                                 ("--max-concurrency", max_concurrency, 1),
+                                 ("--max-queue", max_queue, 0),
+                                 ("--workers", workers, 1)):
+        if value < least:
+            raise UsageError(f"{option} must be at least {least}",
+                             expected=f"an integer >= {least}", found=str(value),
+                             hint=f"pass e.g. {option} {max(least, 4)}")
+    if workers > 1 and (not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT")):
+        raise UsageError("--workers above 1 needs a POSIX system (fork and SO_REUSEPORT)",
+                         expected="--workers 1 here", found=f"--workers {workers}",
+                         hint="run one baton serve per core behind a load balancer, or "
+                         "pass --workers 1")
+
+
+def _announce(server: ModelServer, bundle: str | os.PathLike[str], host: str, port: int,
+              workers: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    log.info("serving model %r from %s at http://%s:%d/v2/models/%s (max body %d "
+             "bytes, %d concurrent inferences, %d queued%s)", server.name, bundle, shown,
+             port, server.name, server.max_body, server.max_concurrency, server.max_queue,
+             f", {workers} worker processes" if workers > 1 else "")
+
+
 def _serve(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, port: int,
            name: str | None, max_body: int, max_concurrency: int, max_queue: int,
-           header_timeout: float) -> None:
-    session = Session(bundle)
+           header_timeout: float, sock: socket.socket | None = None,
+           worker: str | None = None, verify: bool = True) -> None:
+    """One server process: load, listen (unless given ``sock``), warm up, serve."""
+    session = Session(bundle, verify=verify)
     _golden_vectors(session)  # refused before listening: nothing to prove the model on
     server = ModelServer(session, name=name, max_body=max_body,
                          max_concurrency=max_concurrency, max_queue=max_queue)
-    sock = _listen(host, port)
+    server.worker = worker or "1/1"
+    if sock is None:
+        sock = _listen(host, port)
     warm = threading.Thread(target=server.warm_up, name="baton-warm-up", daemon=True)
     try:
-        bound = sock.getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        log.info("serving model %r from %s at http://%s:%d/v2/models/%s (max body %d "
-                 "bytes, %d concurrent inferences, %d queued)", server.name, bundle, shown,
-                 bound, server.name, max_body, max_concurrency, max_queue)
+        if worker is None:
+            _announce(server, bundle, host, sock.getsockname()[1], 1)
         warm.start()
         config = uvicorn.Config(make_app(server), log_level="info", access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=10, ws="none",
-                                http=_http_protocol(header_timeout))
+                                http=_http_protocol(header_timeout, server),
+                                headers=[("baton-worker", server.worker)])
         # uvicorn handles SIGTERM and SIGINT while it runs (a graceful shutdown), then
         # raises the signal again, which _signals_stop turns into _Stopped
         uvicorn.Server(config).run(sockets=[sock])
@@ -355,6 +578,127 @@ def _serve(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, port: int
         sock.close()
         if warm.is_alive():  # let a warm-up in progress end before the interpreter does
             warm.join(BODY_TIMEOUT)
+
+
+def _serve_workers(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, port: int,
+                   workers: int, **options: Any) -> None:
+    """Fork ``workers`` server processes on one port, and watch them until a signal.
+
+    The bundle is checked here (its files' hashes, its golden vectors) without onnxruntime,
+    whose threads a forked child would not inherit; each worker then loads its own session.
+    This process holds the port (bound, not listening); every worker listens on it with
+    SO_REUSEPORT, and the kernel spreads new connections over them."""
+    from baton.runtime import BundleFiles
+
+    files = BundleFiles(bundle)
+    manifest = files.manifest()
+    files.check_integrity(manifest)
+    _golden_vectors(_BundleView(files, manifest))
+    reserved = _listen(host, port, reuse_port=True, listen=False)
+    port = reserved.getsockname()[1]
+    view = ModelServer.__new__(ModelServer)  # for the announcement only: no session
+    view.name = options["name"] or manifest.name
+    view.max_body, view.max_concurrency = options["max_body"], options["max_concurrency"]
+    view.max_queue = options["max_queue"]
+    children: dict[int, int] = {}
+    try:
+        _announce(view, bundle, host, port, workers)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for index in range(1, workers + 1):
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns
+                _worker(uvicorn, bundle, host, port, f"{index}/{workers}", reserved, options)
+            children[pid] = index
+        _watch(children)
+    finally:
+        reserved.close()
+
+
+def _worker(uvicorn: Any, bundle: str | os.PathLike[str], host: str, port: int, worker: str,
+            reserved: socket.socket, options: dict[str, Any]) -> None:
+    """A forked worker process: serves until a signal, then exits (os._exit: never back
+    into the parent's stack)."""
+    code = 3
+    try:
+        os.setpgid(0, 0)  # Ctrl-C reaches the parent, which passes it on once
+        reserved.close()
+        _exit_with_parent(os.getppid())
+        sock = _listen(host, port, reuse_port=True)
+        _serve(uvicorn, bundle, host=host, port=port, sock=sock, worker=worker,
+               verify=False, **options)
+        code = 0
+    except _Stopped as stop:
+        code = 130 if stop.signum == signal.SIGINT else 0
+    except BatonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
+        traceback.print_exc()
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """SIGTERM this worker when its parent is gone (killed without passing a signal on)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="baton-parent-watch", daemon=True).start()
+
+
+def _watch(children: dict[int, int]) -> None:
+    """Wait on the workers. A signal (as _Stopped) is passed on to them, and this returns
+    once they have stopped; a worker that stops by itself stops the others, and this
+    process exits with its status."""
+    try:
+        while children:
+            pid, status = os.waitpid(-1, 0)
+            index = children.pop(pid, None)
+            if index is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            log.error("worker %d (process %d) exited with status %d: stopping the others",
+                      index, pid, code)
+            _stop_all(children, signal.SIGTERM)
+            raise SystemExit(code if code > 0 else 1)
+    except _Stopped as stop:
+        _stop_all(children, stop.signum)
+        raise
+
+
+def _stop_all(children: dict[int, int], signum: int) -> None:
+    for pid in children:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 20
+    while children and time.monotonic() < deadline:
+        for pid in list(children):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.pop(pid)
+        time.sleep(0.05)
+    for pid in children:  # past the graceful shutdown's 10 s, and more
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    children.clear()
+
+
+class _BundleView:
+    """What :func:`_golden_vectors` reads of a Session, without onnxruntime."""
+
+    def __init__(self, files: Any, manifest: Any) -> None:
+        self.files = files
+        self.manifest = manifest
+        self.inputs = manifest.inputs
+        self.outputs = manifest.outputs
 
 
 def _header_timeout(value: float | None) -> float:
@@ -406,7 +750,8 @@ def _signals_stop() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+def _http_protocol(header_timeout: float, server: ModelServer | None = None
+                   ) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with a deadline for every request's headers.
 
     uvicorn arms no timer on a new connection, and cancels its keep-alive timer on any byte
@@ -414,12 +759,22 @@ def _http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     hold its connection (and a file descriptor) for ever. Here the headers must be complete
     within ``header_timeout`` seconds of the connection's start, or of the end of the
     previous response on a keep-alive connection; else the connection is closed.
+
+    With ``server``, it also admits infer requests as their headers arrive, before any of
+    their body is read and before the event loop runs them: one that finds
+    ``max_concurrency + max_queue`` admitted requests not yet answered is marked SHED (the
+    endpoint answers it 503 at once), and its connection is then not read for
+    :data:`RETRY_AFTER` seconds, so that a client retrying at once cannot take the
+    admitted requests' time.
     """
+    infer_path = None if server is None else f"/v2/models/{server.name}/infer"
+    limit = 0 if server is None else server.max_concurrency + server.max_queue
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class HeaderTimeoutProtocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _held: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -427,6 +782,9 @@ def _http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_header_timer()
+            if self._held is not None:
+                self._held.cancel()
+                self._held = None
             super().connection_lost(exc)
 
         def handle_events(self) -> None:
@@ -434,11 +792,31 @@ def _http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
             super().handle_events()
             if self.cycle is not cycle:  # a request's headers arrived
                 self._stop_header_timer()
+                scope: Any = self.cycle.scope
+                if server is not None and scope["path"] == infer_path \
+                        and scope["method"] == "POST":
+                    if server.admitted >= limit:
+                        scope[SHED] = True
+                    else:
+                        server.admitted += 1
+                        scope[ADMITTED] = True
 
         def on_response_complete(self) -> None:
+            if (self.cycle is not None and self.cycle.scope.get(SHED)
+                    and not self.transport.is_closing()):
+                # refused as busy: read nothing more from this client until Retry-After
+                self.flow.pause_reading()
+                self._held = self.loop.call_later(RETRY_AFTER, self._release)
+                return
             if not self.transport.is_closing():  # the next request's headers, from now
                 self._start_header_timer()
             super().on_response_complete()  # which may take a pipelined request at once
+
+        def _release(self) -> None:
+            self._held = None
+            if not self.transport.is_closing():
+                self._start_header_timer()
+            super().on_response_complete()  # reads again (flow.resume_reading)
 
         def _start_header_timer(self) -> None:
             self._stop_header_timer()
@@ -465,7 +843,8 @@ def _http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     return HeaderTimeoutProtocol
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, reuse_port: bool = False,
+            listen: bool = True) -> socket.socket:
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a port", expected="0 to 65535 (0: any free "
                          "port)", found=str(port), hint="pass e.g. --port 8000")
@@ -474,8 +853,11 @@ def _listen(host: str, port: int) -> socket.socket:
         family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        sock.listen(2048)
+        if listen:
+            sock.listen(2048)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}", expected="a free port on an "
                          "address of this machine", found=exc.strerror or str(exc),

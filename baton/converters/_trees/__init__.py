@@ -7,10 +7,12 @@ routing and preprocessing say exactly what the library computes (documented in
 
 The emitter writes ``ai.onnx.ml`` opset 5 ``TreeEnsemble`` with float64 splits and float64
 inputs, which onnxruntime evaluates in double precision: a threshold is never rounded, so no
-row takes a branch the original would not take. The head (sigmoid, softmax, exp, class
-labels, class index) is standard ONNX operators in float64; a classifier's label is the
-argmax of its probabilities or, as the library decides it, a rule on the raw scores
-(``Head.label_rule``).
+row takes a branch the original would not take. (XGBoost's exact float32 sum: a float32
+TreeEnsemble on the float32-rounded rows, whose split values are float32 already: the same
+comparisons, :func:`~baton.converters._trees.emit._float32_sum`.) The head (sigmoid,
+softmax, exp, class labels, class index) is standard ONNX operators in float64; a
+classifier's label is the argmax of its probabilities or, as the library decides it, a rule
+on the raw scores (``Head.label_rule``).
 
 The package, by room: :mod:`~baton.converters._trees.ir` (the intermediate form),
 :mod:`~baton.converters._trees.emit` (the emitter), :mod:`~baton.converters._trees.heads`

@@ -8,13 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from baton.converters._trees.emit import emit, frame_specs, with_frame_inputs
+from baton.converters._trees.emit import _float32_exact, emit, frame_specs, with_frame_inputs
 from baton.converters._trees.heads import OUTPUT_KINDS
 from baton.converters._trees.ir import Ensemble, FrameColumn, Head
 
 #: How close a tree model's numbers must be: 1e-6 of the range the outputs span on the
 #: sample (the splits themselves are exact; what is left is the order of summation).
 RANGE_FRACTION = 1e-6
+#: ``tree_sum`` choices: ``"exact"`` adds the trees as the library does (XGBoost: one tree
+#: after another in float32, bit for bit); ``"fast"`` lets onnxruntime add them in float64
+#: in its own order, across threads (XGBoost's margins then differ from the library's by
+#: at most its own float32 rounding, :func:`float32_sum_bound`)
+TREE_SUMS = ("exact", "fast")
 
 
 class TreeConverter(ABC):
@@ -29,6 +34,10 @@ class TreeConverter(ABC):
     name = "trees"
     framework = "trees"
     extra = "all"
+    #: the model one conversion reads and what it read into: ``infer_inputs`` reads it
+    #: afresh, ``convert`` (and the readers' own steps in between) reuse it, and ``convert``
+    #: forgets it, so each model is parsed once per conversion (:meth:`read_once`)
+    _last: tuple[Any, tuple[Ensemble, Head]] | None = None
 
     @abstractmethod
     def accepts(self, model: Any) -> bool: ...
@@ -50,6 +59,20 @@ class TreeConverter(ABC):
         return f"{cls.__module__}.{cls.__qualname__}"
 
     # -- shared -----------------------------------------------------------------------
+
+    def read_once(self, model: Any, *, fresh: bool = False) -> tuple[Ensemble, Head]:
+        """:meth:`read`, reusing what this conversion already read from ``model`` (the
+        same object) unless ``fresh``."""
+        last = self._last
+        if not fresh and last is not None and last[0] is model:
+            return last[1]
+        result = self.read(model)
+        self._last = (model, result)
+        return result
+
+    def forget(self) -> None:
+        """Drop what :meth:`read_once` kept (the end of a conversion)."""
+        self._last = None
 
     def split_points(self, model: Any) -> dict[int, np.ndarray]:
         """Every numeric split threshold of the original model, by the position of its
@@ -76,7 +99,7 @@ class TreeConverter(ABC):
 
         prepared = self.prepare(model, sample)
         (spec,) = infer_inputs(prepared, one_matrix=True)
-        ens, _ = self.read(model)
+        ens, _ = self.read_once(model)  # the subclasses' infer_inputs forget() first
         if spec.shape[1] != ens.n_features:
             raise SchemaError(
                 "the sample does not have the number of features the model was trained on",
@@ -103,13 +126,25 @@ class TreeConverter(ABC):
                 hint="pass the same columns and types the model was trained on",
             ) from exc
 
+    #: the ``tree_sum`` choices :meth:`convert` takes (``baton.convert(tree_sum=...)``)
+    tree_sums = TREE_SUMS
+
     def convert(self, model: Any, sample: Any, inputs: list[Any], *,
-                opset: int | None) -> Any:
+                opset: int | None, tree_sum: str = "exact") -> Any:
+        import dataclasses
+
         from baton.converters._graph import output_specs
         from baton.converters._registry import Conversion
         from baton.tolerance import Tolerance
 
-        ens, head = self.read(model)
+        if tree_sum not in TREE_SUMS:
+            raise ValueError(f"unknown tree_sum {tree_sum!r}")
+        ens, head = self.read_once(model)
+        self.forget()
+        bound = 0.0  # how far the margins may move from the library's (tree_sum="fast")
+        if tree_sum == "fast" and ens.accumulate == "float32":
+            bound = float32_sum_bound(ens)
+            ens = dataclasses.replace(ens, accumulate="float64")
         onx = emit(ens, head, input_name=inputs[0].name, name=type(model).__name__,
                    opset=opset)
         # the outputs' specs as the emitter wrote them, as onnxruntime would report them
@@ -125,8 +160,20 @@ class TreeConverter(ABC):
             span = float(finite.max() - finite.min()) if finite.size else 0.0
             atol = RANGE_FRACTION * (span if span > 0 else max(1.0, float(np.abs(finite).max(
                 initial=0.0))))
-            tolerances[o.name] = Tolerance(atol=atol, rtol=0.0)
+            rtol = 0.0
+            if bound:
+                # the library's float32 rounding: probabilities (sigmoid, softmax) move by at
+                # most the margins' change, exp(margin) by a factor of at most exp(bound)
+                if o.name == "prediction" and head.transform == "exp":
+                    rtol = float(np.expm1(bound))
+                else:
+                    atol += bound
+            tolerances[o.name] = Tolerance(atol=atol, rtol=rtol)
         notes = _notes(ens, head)
+        if bound:
+            notes.append(f"tree_sum='fast': the trees added in float64 by onnxruntime, in its "
+                         f"own order; the library adds them in float32, so the margins may "
+                         f"differ by up to {bound:.3g} (its float32 rounding bound)")
         return Conversion(
             model=onx, inputs=inputs, outputs=outputs,
             source={"framework": self.framework, "class": self.describe(model),
@@ -139,9 +186,42 @@ class TreeConverter(ABC):
         )
 
 
+def float32_sum_bound(ens: Ensemble) -> float:
+    """How far a float32 running sum of ``base`` and the trees (XGBoost's margin) can be
+    from their exact sum, for any target and any row: ``gamma(n) * (|base| + sum of each
+    tree's largest leaf magnitude)``, ``gamma(n) = n u / (1 - n u)``, ``u = 2**-24``, ``n``
+    the additions (the standard bound on recursive summation, Higham 2002, eq. 4.4); twice
+    that, for the float64 sum's own rounding and the head in float64, is still far
+    below any output's use."""
+    u = 2.0 ** -24
+    worst = 0.0
+    base = list(ens.base) or [0.0]
+    for target in range(ens.n_targets):
+        total = abs(float(base[target] if len(base) > target else base[0]))
+        n = 0
+        for tree in ens.trees:
+            weights = [abs(w) for leaf in _tree_leaves(tree) for t, w in leaf.weights
+                       if t == target]
+            if weights:
+                total += max(weights)
+                n += 1
+        gamma = n * u / (1 - n * u)
+        worst = max(worst, 2.0 * gamma * total)
+    return worst
+
+
+def _tree_leaves(tree: Any) -> list[Any]:
+    from baton.converters._trees.emit import _leaves
+
+    return _leaves(tree)
+
+
 def _notes(ens: Ensemble, head: Head) -> list[str]:
     """What the manifest says about how the graph reads the library (first: the tree count)."""
-    notes = [f"{len(ens.trees)} trees, float64 splits (ai.onnx.ml TreeEnsemble opset 5)"]
+    notes = [f"{len(ens.trees)} trees, float64 splits (ai.onnx.ml TreeEnsemble opset 5)"
+             if ens.accumulate != "float32" or not _float32_exact(ens, ens.trees) else
+             f"{len(ens.trees)} trees, float32 splits on the float32-rounded rows, the "
+             "library's own values and comparisons (ai.onnx.ml TreeEnsemble opset 5)"]
     if ens.round_to_float32:
         notes.append("inputs rounded to float32 before the splits, as the library does")
     if ens.missing_value is not None and not np.isnan(ens.missing_value):
@@ -197,20 +277,23 @@ class FrameInputs:
         raise NotImplementedError
 
     def infer_inputs(self, model: Any, sample: Any) -> list[Any]:
+        self.forget()  # type: ignore[attr-defined]  # a new conversion: read the model afresh
         columns = self._frame_columns(model, sample)
         if columns is None:
             return super().infer_inputs(model, sample)  # type: ignore[misc]
         return frame_specs(columns)
 
     def convert(self, model: Any, sample: Any, inputs: list[Any], *,
-                opset: int | None) -> Any:
+                opset: int | None, tree_sum: str = "exact") -> Any:
         columns = self._frame_columns(model, sample)
         if columns is None:
-            return super().convert(model, sample, inputs, opset=opset)  # type: ignore[misc]
+            return super().convert(  # type: ignore[misc]
+                model, sample, inputs, opset=opset, tree_sum=tree_sum)
         from baton.schema import TensorSpec
 
         matrix = TensorSpec("input", "float64", ("N", len(columns)))
-        conv = super().convert(model, sample, [matrix], opset=opset)  # type: ignore[misc]
+        conv = super().convert(  # type: ignore[misc]
+            model, sample, [matrix], opset=opset, tree_sum=tree_sum)
         cats = ", ".join(repr(c.name) for c in columns if c.is_category)
         return with_frame_inputs(conv, columns, self._frame_note(cats))
 
