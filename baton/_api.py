@@ -30,7 +30,7 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
             envelope: EnvelopeArg = None,
             mask_inputs: Sequence[str] | Mapping[str, bool] | None = None,
             batch_dims: Mapping[str, int | None] | None = None,
-            tree_sum: str = "exact") -> Bundle:
+            tree_sum: str = "exact", optimize: bool = True) -> Bundle:
     """Convert a fitted model to an ONNX :class:`Bundle`, proving parity on ``sample``.
 
     ``sample`` holds real inputs (a numpy array or a pandas DataFrame; tensors for
@@ -56,6 +56,9 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
     (XGBoost's float32 running sum, bit for bit); ``"fast"`` lets onnxruntime add them in
     float64 in its own order, across threads, and states the library's float32 rounding
     bound in the tolerances (docs/trees.md).
+
+    ``optimize`` (PyTorch): try offline graph optimisation, kept only where it passes
+    parity and is faster (docs/pytorch.md); ``optimize=False`` bundles the raw export.
     """
     onnx = require("onnx", "cli", "baton.convert")
     import onnxruntime
@@ -72,6 +75,11 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
         raise SchemaError("the sample is empty", expected="at least one row", found="0 rows",
                           hint="pass real rows of the data the model will see")
     inputs = converter.infer_inputs(model, sample)
+    # PyTorch's offline graph optimisation (on by default): off only when asked
+    import inspect
+
+    opt_out: dict[str, Any] = {} if optimize or "optimize" not in inspect.signature(
+        converter.convert).parameters else {"optimize": False}
     if dynamic or batch_dims:
         if not isinstance(converter, DynamicDimensions):
             what = "dynamic" if dynamic else "batch_dims"
@@ -82,7 +90,7 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
                 hint="drop it: tabular models take rows of fixed width, with a dynamic batch",
             )
         conv = converter.convert(model, sample, inputs, opset=opset, dynamic=dynamic,
-                                 batch_dims=batch_dims)
+                                 batch_dims=batch_dims, **opt_out)
     elif tree_sum != "exact":
         choices = tuple(getattr(converter, "tree_sums", ()))
         if tree_sum not in choices:
@@ -96,7 +104,7 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
         trees: Any = converter  # a tree converter (its tree_sums say so)
         conv = trees.convert(model, sample, inputs, opset=opset, tree_sum=tree_sum)
     else:
-        conv = converter.convert(model, sample, inputs, opset=opset)
+        conv = converter.convert(model, sample, inputs, opset=opset, **opt_out)
     model_bytes = conv.model.SerializeToString()
     prepared = converter.prepare(model, sample)
     declared = parse_masks(mask_inputs)

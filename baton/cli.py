@@ -160,6 +160,9 @@ def convert(
     no_tune: Annotated[bool, typer.Option(
         "--no-tune", help="Keep onnxruntime's default graph optimisation level instead of "
         "timing the levels.")] = False,
+    no_optimize: Annotated[bool, typer.Option(
+        "--no-optimize", help="PyTorch: bundle the raw export instead of trying offline "
+        "graph optimisation (kept only where it passes parity and is faster).")] = False,
     envelope: EnvelopeOpt = None,
     mask_input: Annotated[list[str] | None, typer.Option(
         "--mask-input", help="PyTorch: an attention mask input, as NAME (1 marks a token "
@@ -191,7 +194,7 @@ def convert(
                            tune=not no_tune, envelope=_envelope_changes(envelope or []),
                            mask_inputs=mask_input or None,
                            batch_dims=dict.fromkeys(no_batch) if no_batch else None,
-                           tree_sum=tree_sum)
+                           tree_sum=tree_sum, optimize=not no_optimize)
     assert bundle.report is not None
     bundle.report.data = str(sample)
     path = bundle.save(output, force=force)

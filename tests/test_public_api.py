@@ -27,7 +27,7 @@ def test_signatures() -> None:
         "tune: 'bool' = True, envelope: 'EnvelopeArg' = None, "
         "mask_inputs: 'Sequence[str] | Mapping[str, bool] | None' = None, "
         "batch_dims: 'Mapping[str, int | None] | None' = None, "
-        "tree_sum: 'str' = 'exact') -> 'Bundle'")
+        "tree_sum: 'str' = 'exact', optimize: 'bool' = True) -> 'Bundle'")
     assert str(inspect.signature(baton.check)) == (
         "(model: 'Any', bundle_or_onnx: 'Any', data: 'Any', *, "
         "tolerance: 'ToleranceArg' = None, provider: 'str' = 'cpu', "

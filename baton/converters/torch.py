@@ -52,6 +52,8 @@ from baton.converters._torch.export import (
     describe_attempts,
     full_message,
 )
+from baton.converters._torch.optimize import describe as describe_optimization
+from baton.converters._torch.optimize import optimize_graph
 from baton.converters._torch.outputs import flatten_outputs, output_shape, to_numpy
 from baton.converters._torch.program import (
     FILE_STEM,
@@ -243,16 +245,19 @@ class TorchConverter:
 
     def convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
                 opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None = None,
-                batch_dims: Mapping[str, int | None] | None = None) -> Conversion:
+                batch_dims: Mapping[str, int | None] | None = None,
+                optimize: bool = True) -> Conversion:
         """Export in eval mode; the user's module gets its own modes back afterwards.
-        ``batch_dims``: inputs without a batch dimension (``{"ids": None}``)."""
+        ``batch_dims``: inputs without a batch dimension (``{"ids": None}``); ``optimize``:
+        try offline graph optimisation (``_torch/optimize.py``), kept where it pays."""
         with _evaluating(model):
             return self._convert(model, sample, inputs, opset=opset, dynamic=dynamic,
-                                 batch_dims=batch_dims)
+                                 batch_dims=batch_dims, optimize=optimize)
 
     def _convert(self, model: Any, sample: Any, inputs: list[TensorSpec], *,
                  opset: int | None, dynamic: Mapping[str, Mapping[int, str]] | None,
-                 batch_dims: Mapping[str, int | None] | None = None) -> Conversion:
+                 batch_dims: Mapping[str, int | None] | None = None,
+                 optimize: bool = True) -> Conversion:
         torch = _torch()
         arrays = self.prepare(model, sample)
         bf16 = is_bfloat16(model)
@@ -283,6 +288,12 @@ class TorchConverter:
                 attempts.append(attempt(strategy, exc.full))
                 continue
             attempts.append(attempt(strategy))
+            optimization: dict[str, Any] = {"tried": None, "applied": None,
+                                            "reason": "bfloat16 graphs are kept as rewritten"
+                                            if bf16 else "turned off (optimize=False)"}
+            if optimize and not bf16:
+                onx, optimization = self._optimized(model, onx, arrays, inputs, outputs,
+                                                    reference, whole, dynamic or {})
             return Conversion(
                 model=onx, inputs=inputs, outputs=outputs,
                 source={"framework": self.framework, "class": self.describe(model),
@@ -291,13 +302,16 @@ class TorchConverter:
                            "strategy": strategy, "attempts": attempts,
                            "dynamic_dims": {k: {str(a): n for a, n in v.items()}
                                             for k, v in dims.items()},
+                           "optimization": optimization,
                            "notes": [f"exported with a dynamic batch dimension, checked at "
                                      f"batch sizes {', '.join(map(str, PARITY_BATCHES))}"]
                            + ([f"dimensions {', '.join(sorted(_dim_names(dims)))} are dynamic "
                                "too, checked at the sample's size and at smaller and larger "
                                "ones the original takes"]
                               if _dim_names(dims) else [])
-                           + ([BFLOAT16_NOTE] if bf16 else []) + ([matched] if matched else [])},
+                           + ([BFLOAT16_NOTE] if bf16 else []) + ([matched] if matched else [])
+                           + ([describe_optimization(optimization)]
+                              if optimization["tried"] else [])},
                 precision="bfloat16" if bf16 else "float64" if any(
                     s.dtype == "float64" for s in inputs) else "float32",
                 tolerances={o.name: BFLOAT16_TOLERANCE if bf16 and o.kind != "label"
@@ -328,6 +342,36 @@ class TorchConverter:
             + ("; a bfloat16 model whose graph baton cannot rewrite converts as a float32 "
                "copy: copy.deepcopy(model).float(), with float32 inputs" if bf16 else ""),
         )
+
+
+    def _optimized(self, model: Any, onx: Any, arrays: Any, inputs: list[TensorSpec],
+                   outputs: list[TensorSpec], reference: dict[str, np.ndarray],
+                   whole: tuple[str, ...], dynamic: Mapping[str, Mapping[int, str]]
+                   ) -> tuple[Any, dict[str, Any]]:
+        """The exported graph or its optimised copy, and the record of what was tried."""
+        sized = dict(dynamic_variants(arrays, dynamic)) if dynamic else {}
+
+        def rows_at(batch: int | str | None) -> Any:
+            return (arrays if batch is None else sized[batch] if isinstance(batch, str)
+                    else _rows(arrays, batch, whole))
+
+        def feeds_at(batch: int | str | None) -> dict[str, np.ndarray]:
+            rows = rows_at(batch)
+            rows = rows if isinstance(rows, dict) else {inputs[0].name: rows}
+            return {s.name: rows[s.name].astype(s.dtype) for s in inputs}
+
+        def reference_at(batch: int | str | None) -> dict[str, np.ndarray] | None:
+            if batch is None:
+                return reference
+            try:
+                return self.predict(model, rows_at(batch))
+            except SchemaError:  # a size the original rejects: not one it serves
+                return None
+
+        sample_batch = int(np.shape(next(iter(feeds_at(None).values())))[0]) if inputs else 1
+        return optimize_graph(onx, feeds_at, reference_at, outputs,
+                              {o.name: HALF_TOLERANCE if o.dtype == "float16" else Tolerance()
+                               for o in outputs}, sample_batch, list(sized))
 
 
 class _Failed(Exception):

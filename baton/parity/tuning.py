@@ -5,12 +5,20 @@ model fastest at batch 1 while still passing parity, recorded in the bundle's ma
 onnxruntime's default (``all``) is kept unless another level both passes parity and is
 clearly faster (by ``MARGIN``) in runs interleaved with it, so that timing noise on a
 shared machine does not flip the choice.
+
+Levels are timed only where they can differ: each level's session saves the graph it
+optimised (``SessionOptions.optimized_model_filepath``, CPU only), and levels whose graphs
+are the same are one candidate (parity checked once, not timed); where all three are the
+same (most scikit-learn pipelines: no fusion applies), nothing is timed and ``all`` is kept.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import random
+import tempfile
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -41,9 +49,7 @@ def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
     aligned with ``masks``, the envelope's mask regions, compared where they are set)."""
     run = run or RunSettings()
     names = [o.name for o in outputs]
-    sessions = {lvl: make_ort_session(model_bytes,
-                                      settings=dataclasses.replace(run, optimization=lvl))
-                for lvl in LEVELS}
+    sessions, same_as = _sessions(model_bytes, run)
     passing = []
     for lvl, sess in sessions.items():
         got = dict(zip(names, sess.run(names, dict(feeds))))
@@ -57,7 +63,7 @@ def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
     rng = random.Random(seed)
     start = time.perf_counter()
     rounds = 0
-    while passing and rounds < MAX_ROUNDS and (
+    while len(passing) > 1 and rounds < MAX_ROUNDS and (
             rounds < MIN_ROUNDS or time.perf_counter() - start < seconds):
         rng.shuffle(order)
         for lvl in order:
@@ -65,9 +71,11 @@ def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
             sessions[lvl].run(names, one)
             times[lvl].append(time.perf_counter() - t0)
         rounds += 1
-    medians = {lvl: float(np.median(t)) for lvl, t in times.items()}
+    medians = {lvl: float(np.median(t)) for lvl, t in times.items() if t}
     chosen = "all"
-    if "all" in medians:
+    if len(passing) == 1:  # one graph passing parity: nothing to time
+        chosen = passing[0]
+    elif "all" in medians:
         best = min(medians, key=medians.__getitem__)
         if medians[best] < (1 - MARGIN) * medians["all"]:
             chosen = best
@@ -78,8 +86,43 @@ def tune_session(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
             "measured_at_batch": 1,
             "rounds": rounds,
             "median_ms": {lvl: round(m * 1e3, 4) for lvl, m in medians.items()},
-            "passed_parity": passing,
+            "passed_parity": passing + [lvl for lvl, same in same_as.items()
+                                        if same in passing],
+            **({"same_graph_as": same_as} if same_as else {}),
             "rule": f"onnxruntime's default 'all' unless a level passing parity is "
                     f"{MARGIN:.0%} faster in interleaved runs",
         },
     })
+
+
+def _sessions(model_bytes: bytes, run: RunSettings) -> tuple[dict[str, Any], dict[str, str]]:
+    """A session per level whose optimised graph differs from those before it (in the order
+    all, extended, basic), and the levels left out with the level whose graph they share.
+    On CUDA, or where a graph cannot be saved, every level is a candidate."""
+    if run.uses_cuda:
+        return {lvl: make_ort_session(model_bytes, settings=dataclasses.replace(
+            run, optimization=lvl)) for lvl in LEVELS}, {}
+    import onnxruntime as ort
+
+    sessions: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    same_as: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="baton-tune-") as tmp:
+        for lvl in LEVELS:
+            settings = dataclasses.replace(run, optimization=lvl)
+            path = os.path.join(tmp, f"{lvl}.onnx")
+            options = settings.session_options()
+            options.optimized_model_filepath = path
+            try:
+                sess = ort.InferenceSession(model_bytes, sess_options=options,
+                                            providers=settings.ort_providers())
+                with open(path, "rb") as f:
+                    key = hashlib.sha256(f.read()).hexdigest()
+            except Exception:  # noqa: BLE001 - a graph onnxruntime cannot save
+                sess, key = make_ort_session(model_bytes, settings=settings), lvl
+            if key in seen:
+                same_as[lvl] = seen[key]
+                continue
+            seen[key] = lvl
+            sessions[lvl] = sess
+    return sessions, same_as

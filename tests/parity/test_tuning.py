@@ -30,13 +30,61 @@ def test_tuning_is_recorded_with_its_measurements(data: tuple[np.ndarray, np.nda
     assert runtime["graph_optimization_level"] in LEVELS
     tuning = runtime["tuning"]
     assert sorted(tuning["passed_parity"]) == sorted(LEVELS)
-    assert set(tuning["median_ms"]) == set(LEVELS)
-    assert all(v > 0 for v in tuning["median_ms"].values())
-    assert tuning["rounds"] >= 5
-    # the choice is onnxruntime's default unless another level was clearly faster
+    same = tuning.get("same_graph_as", {})
+    # every level is timed or shares its optimised graph with one before it
+    distinct = [lvl for lvl in LEVELS if lvl not in same]
+    assert distinct[0] == "all" and all(same[lvl] in distinct for lvl in same)
     medians = tuning["median_ms"]
+    if len(distinct) > 1:
+        assert set(medians) == set(distinct) and all(v > 0 for v in medians.values())
+        assert tuning["rounds"] >= 5
+    else:
+        assert medians == {} and tuning["rounds"] == 0
+    # the choice is onnxruntime's default unless another level was clearly faster
     chosen = runtime["graph_optimization_level"]
     assert chosen == "all" or medians[chosen] < medians["all"]
+
+
+def _graph(model_bytes: bytes, level: str, path: Path) -> bytes:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = {
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
+    options.optimized_model_filepath = str(path)
+    ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("which", ["linear", "pipeline"])
+def test_levels_are_timed_only_where_their_graphs_differ(
+        which: str, data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from baton.parity.tuning import tune_session
+
+    X, y = data
+    model = (LogisticRegression() if which == "linear"
+             else make_pipeline(StandardScaler(), LogisticRegression())).fit(X, y)
+    bundle = baton.convert(model, X, tune=False)
+    graphs = {lvl: _graph(bundle.model_bytes, lvl, tmp_path / f"{lvl}.onnx")
+              for lvl in LEVELS}
+    feeds = {bundle.inputs[0].name: X.astype(bundle.inputs[0].dtype)}
+    expected = {"label": model.predict(X), "probabilities": model.predict_proba(X)}
+    tuning = tune_session(bundle.model_bytes, feeds, expected, bundle.outputs,
+                          bundle.tolerances)
+    details = tuning.details["tuning"]
+    same = details.get("same_graph_as", {})
+    for lvl, other in same.items():
+        assert graphs[lvl] == graphs[other]
+    timed = [lvl for lvl in LEVELS if lvl not in same]
+    assert len({graphs[lvl] for lvl in timed}) == len(timed)
+    assert (details["rounds"] == 0) == (len(timed) == 1)
+    assert tuning.graph_optimization_level in timed
 
 
 def test_no_tuning_keeps_the_default(data: tuple[np.ndarray, np.ndarray]) -> None:
