@@ -79,7 +79,15 @@ def _unraisable_interrupt(previous: object) -> object:
 
     def hook(unraisable: object) -> None:
         if getattr(unraisable, "exc_type", None) is KeyboardInterrupt:
-            _thread.interrupt_main()
+            try:
+                _thread.interrupt_main()
+            except KeyboardInterrupt:
+                # on the main thread the simulated Ctrl-C can land inside this hook, where
+                # Python would only print it: hand it over again from another thread, so
+                # that it lands once the hook has returned
+                import threading
+
+                threading.Thread(target=_thread.interrupt_main, daemon=True).start()
             return
         previous(unraisable)  # type: ignore[operator]
 
