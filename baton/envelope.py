@@ -106,6 +106,55 @@ class Region:
             return f"{float(vals[vals > self.high].max()):.6g} above {self.high:.6g}"
         return None
 
+    def outside_rows(self, values: Any) -> np.ndarray:
+        """Which rows of ``values`` (a column, or a tensor whose first axis is the row) lie
+        outside, as a boolean array: row ``i`` is outside exactly when ``outside(values[i])``
+        is not None, computed for every row at once."""
+        if type(values).__module__.split(".")[0] == "pandas":
+            values = values.to_numpy()
+        arr = np.asarray(values)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        n = arr.shape[0]
+        if self.kind == "bool" or n == 0:
+            return np.zeros(n, dtype=bool)
+        if self.kind == "mask":
+            from baton.masks import attended
+
+            try:
+                numeric = arr.astype(np.float64).reshape(n, -1)
+            except (TypeError, ValueError):
+                return np.ones(n, dtype=bool)
+            bad = ~np.isin(numeric, (0.0, 1.0)).all(axis=1)
+            return bad | ~attended(numeric, self.padding).any(axis=1)
+        if self.kind == "text" or arr.dtype.kind in "OUS":
+            if self.kind != "text":  # text where a number belongs: outside unless parsable
+                return np.array([self.outside(v) is not None for v in arr], dtype=bool)
+            flat = arr.reshape(n, -1)
+            cats = None if self.categories is None else frozenset(self.categories)
+            out = np.zeros(n, dtype=bool)
+            for i, row in enumerate(flat.tolist()):
+                for v in row:
+                    if _missing(v):
+                        if not self.missing:
+                            out[i] = True
+                            break
+                    elif cats is not None and str(v) not in cats:
+                        out[i] = True
+                        break
+            return out
+        numeric = arr.reshape(n, -1).astype(np.float64, copy=False)
+        nan = np.isnan(numeric)
+        out = np.zeros(n, dtype=bool)
+        if not (self.missing or self.kind == "float"):
+            out |= nan.any(axis=1)
+        with np.errstate(invalid="ignore"):
+            if self.low is not None:
+                out |= (numeric < self.low).any(axis=1)
+            if self.high is not None:
+                out |= (numeric > self.high).any(axis=1)
+        return out
+
     def describe(self) -> str:
         if self.kind == "bool":
             return "true/false"

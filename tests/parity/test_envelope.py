@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import baton
 from baton.cli import app
-from baton.envelope import MARGIN, Envelope
+from baton.envelope import MARGIN, Envelope, Region
 from tests.parity.test_search import nudged_tree
 
 runner = CliRunner()
@@ -301,3 +301,42 @@ def test_help_names_the_flags() -> None:
         assert flag in out.output
     out = runner.invoke(app, ["convert", "--help"], env={**os.environ, "COLUMNS": "200"})
     assert "--envelope" in out.output
+
+
+# -- outside_rows: every row at once, the same verdict as outside() row by row ------------------
+
+_REGIONS = [
+    Region("float", -1.0, 2.5, observed=(-1.0, 2.5)),
+    Region("float", None, 10.0),
+    Region("int", 0.0, 5.0),
+    Region("int", 0.0, 5.0, missing=True),
+    Region("bool"),
+    Region("text", categories=("a", "b")),
+    Region("text", missing=True, categories=("a",)),
+    Region("text", categories=None),
+    Region("mask", 0.0, 1.0),
+    Region("mask", 0.0, 1.0, padding=True),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), which=st.integers(0, len(_REGIONS) - 1), rows=st.integers(0, 6),
+       width=st.integers(1, 3))
+def test_outside_rows_equals_outside_row_by_row(data, which, rows, width):
+    region = _REGIONS[which]
+    if region.kind == "text":
+        values = np.array(data.draw(st.lists(
+            st.sampled_from(["a", "b", "c", None]), min_size=rows, max_size=rows)),
+            dtype=object)
+    elif region.kind == "mask":
+        values = np.array(data.draw(st.lists(st.lists(
+            st.sampled_from([0, 1, 2]), min_size=width, max_size=width),
+            min_size=rows, max_size=rows)), dtype=np.int64).reshape(rows, width)
+    else:
+        values = np.array(data.draw(st.lists(st.lists(
+            st.one_of(st.floats(-20, 20), st.just(float("nan"))), min_size=width,
+            max_size=width), min_size=rows, max_size=rows)), dtype=np.float64
+                          ).reshape(rows, width)
+    got = region.outside_rows(values)
+    assert got.dtype == bool and got.shape == (rows,)
+    assert got.tolist() == [region.outside(v) is not None for v in values]
