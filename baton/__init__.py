@@ -29,7 +29,7 @@ from baton.errors import (
 TYPE_CHECKING = False  # not typing's: importing typing would slow `import baton` down
 if TYPE_CHECKING:
     from baton import io
-    from baton._api import check, convert, verify
+    from baton._api import check, convert, recheck, verify
     from baton.bundle import Bundle, load
     from baton.results.diff import OutputDiff
     from baton.results.report import Report
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 #: (baton._entry) runs before them and turns a Ctrl-C while they load into exit 130.
 _LAZY = {
     "io": "baton.io", "check": "baton._api", "convert": "baton._api", "verify": "baton._api",
+    "recheck": "baton._api",
     "Bundle": "baton.bundle", "load": "baton.bundle", "OutputDiff": "baton.results.diff",
     "Report": "baton.results.report", "TensorSpec": "baton.schema",
     "Tolerance": "baton.tolerance",
@@ -83,5 +84,6 @@ __all__ = [
     "convert",
     "io",
     "load",
+    "recheck",
     "verify",
 ]

@@ -18,6 +18,7 @@ from baton.manifest import Golden, Manifest, Tuning
 from baton.masks import check_declared, parse_masks, unset_from
 from baton.parity.latency import BenchResult, Budget, Progress, TimingPlan
 from baton.parity.search import SearchBudget
+from baton.profile import Profile
 from baton.results.report import Report
 from baton.runtime._files import GOLDEN_DIR
 from baton.schema import n_rows, take_rows, to_feeds, to_jsonable, unbatched
@@ -170,6 +171,7 @@ def convert(model: Any, sample: Any, *, name: str | None = None, opset: int | No
         runtime=runtime,
         golden=Golden(GOLDEN_DIR, int(len(rows)), to_jsonable(rows)),
         envelope=with_envelope(observed, envelope),
+        profile=Profile.observe(prepared, masks=observed.masks()),
         info={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "baton_version": __version__,
@@ -259,6 +261,66 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     return report
 
 
+def recheck(model: Any, bundle: Any, data: Any, *, max_outside: float = 0.01,
+            max_psi: float = 0.2, min_rows_psi: int | None = None,
+            tolerance: ToleranceArg = None, atol: float | None = None,
+            rtol: float | None = None, provider: str = "cpu",
+            data_name: str | None = None) -> Report:
+    """Re-prove parity of ``model`` against ``bundle`` on production ``data`` and measure
+    its drift from what the bundle was proven on (:mod:`baton.parity.recheck`).
+
+    ``data`` is a path (a records directory or ``.parquet`` of ``baton serve --record``,
+    or any data file :func:`baton.io.read_data` reads), a :class:`baton.records.Records`,
+    or the rows themselves. ``report.drift`` holds, per input, the share of rows outside
+    the envelope (fails above ``max_outside``), the PSI against the conversion sample's
+    profile (fails above ``max_psi``, from ``min_rows_psi`` rows on; default 300) and the
+    unseen categories; on records, ``report.served`` compares the outputs served with the
+    bundle's. ``bool(report)`` is parity and drift and served. No parity search runs."""
+    require("onnx", "cli", "baton.recheck")
+    from baton.converters import find_converter
+    from baton.parity.recheck import MIN_ROWS_PSI
+    from baton.parity.recheck import recheck as _recheck
+
+    served: dict[str, Any] | None = None
+    digests: list[str] = []
+    if isinstance(data, (str, os.PathLike)):
+        data_name = data_name or os.fspath(data)
+        data = _read_path(data)
+    if hasattr(data, "served") and hasattr(data, "data") and hasattr(data, "digests"):
+        served, digests, data = dict(data.served), list(data.digests), data.data
+    return _recheck(model, bundle, data, converter=find_converter(model), served=served,
+                    served_digests=digests, max_outside=max_outside, max_psi=max_psi,
+                    min_rows_psi=MIN_ROWS_PSI if min_rows_psi is None else min_rows_psi,
+                    tolerance=tolerance, atol=atol, rtol=rtol, data_name=data_name,
+                    provider=provider)
+
+
+def _read_path(path: str | os.PathLike[str]) -> Any:
+    """Records (``baton serve --record``) at ``path``, else the data file there."""
+    from pathlib import Path
+
+    from baton import records
+    from baton.io import read_data
+
+    if not Path(path).exists():
+        raise UsageError(f"nothing at {path}", expected="a directory of records written by "
+                         "'baton serve --record' (or a day's folder in it, YYYY-MM-DD), a "
+                         "records .parquet, or a data file (.csv, .parquet, .npy, .npz)",
+                         found="no file or directory at that path",
+                         hint="check the path; a day's folder appears with its first "
+                         "records file, written every --record-every seconds and when the "
+                         "server stops")
+    if records.is_records(path):
+        return records.read_records(path)
+    if Path(path).is_dir():
+        raise UsageError(f"{path} holds no records", expected="a directory of records "
+                         "written by 'baton serve --record' (records-*.parquet), or a data "
+                         "file (.csv, .parquet, .npy, .npz)", found="a directory without "
+                         "records", hint="point --data at the --record directory, a day's "
+                         "folder in it, or a data file")
+    return read_data(path)
+
+
 def bench(bundle_or_onnx: Any, *, model: Any = None, data: Any = None,
           batches: Sequence[int] = (1, 32, 1024), providers: Sequence[str] = ("cpu",),
           threads: int | None = None, plan: TimingPlan | None = None, cuda_graph: bool = False,
@@ -285,4 +347,4 @@ def verify(path: str | os.PathLike[str], *, digest: str | None = None) -> Report
     return _verify(path, digest)
 
 
-__all__ = ["bench", "check", "convert", "verify"]
+__all__ = ["bench", "check", "convert", "recheck", "verify"]

@@ -32,7 +32,10 @@ def _table(console: Console, title: str, headers: list[str], rows: list[list[str
 
 def _say(console: Console, text: str, style: str | None = None) -> None:
     if console.is_terminal and style:
-        console.print(f"[{style}]{text}[/{style}]", highlight=False)
+        from rich.markup import escape
+
+        # the text is data (a file name, a category, a note): never markup
+        console.print(f"[{style}]{escape(text)}[/{style}]", highlight=False)
     else:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -77,12 +80,71 @@ def render_report(report: Report, console: Console) -> None:
         from baton._render_latency import render_latency
 
         render_latency(report.latency, console)
+    if report.drift is not None:
+        render_drift(report.drift, console)
+    if report.served:
+        render_served(report.served, console)
     for n in report.notes:
         _say(console, f"note: {n}", "yellow")
     for problem in report.problems:
         _say(console, f"problem: {problem}", "red")
     text, style = verdict_line(report)
     _say(console, text, style)
+
+
+def render_drift(drift: Any, console: Console) -> None:
+    """Drift per input: outside the envelope, PSI, unseen categories; then the failing
+    inputs, each with why."""
+    def share(c: Any) -> str:
+        s = c.outside_share
+        return "-" if s is None else f"{s:.1%} ({c.outside})"
+
+    def psi(c: Any) -> str:
+        if c.psi is None:
+            return "-"
+        return f"{c.psi:.3g}" + ("" if c.psi_decides else " (not deciding)")
+
+    def unseen(c: Any) -> str:
+        if not c.unseen_total:
+            return ""
+        more = c.unseen_total - sum(c.unseen.values())
+        return ", ".join(f"{k} x{v}" for k, v in c.unseen.items()) + (
+            f", +{more}" if more else "")
+
+    _table(console, f"drift on {drift.rows} rows ({drift.thresholds()})",
+           ["input", "kind", "outside", "PSI", "unseen categories", "verdict"],
+           [[c.name, c.kind, share(c), psi(c), _short(unseen(c), 80),
+             "pass" if c.passed else "FAIL"] for c in drift.columns])
+    for c in drift.failing:
+        why = []
+        if c.outside_failed:
+            why.append(f"{c.outside_share:.1%} of rows outside the envelope ({c.outside} of "
+                       f"{c.rows}: at least {c.outside_low:.1%} with 95 % confidence) > "
+                       f"{c.max_outside:.1%}")
+        if c.psi_failed:
+            why.append(f"PSI {c.psi:.3g} > {c.max_psi:g}")
+        _say(console, f"drift: input {c.name}: " + "; ".join(why), "red")
+        for e in c.examples:
+            _say(console, f"  outside: {e}", "yellow")
+        if c.unseen_total:
+            _say(console, f"  unseen categories: {unseen(c)}", "yellow")
+    for n in drift.notes:
+        _say(console, f"note: {n}", "yellow")
+
+
+def render_served(served: list[Any], console: Console) -> None:
+    """The outputs served against the bundle's on the same rows."""
+    _table(console, "served (the outputs the service served vs the bundle's)",
+           ["output", "kind", "verdict", "detail"],
+           [[o.name, o.kind, "pass" if o.passed else "FAIL", o.summary()] for o in served])
+    for o in served:
+        if o.passed or not o.worst:
+            continue
+        _table(console, f"worst served rows for {o.name}",
+               ["row", "bundle", "served", "abs err", "inputs"],
+               [[str(w.row), _short(w.expected), _short(w.actual),
+                 "" if w.abs_error is None else f"{w.abs_error:.3g}", _short(w.inputs)]
+                for w in o.worst])
 
 
 def render_search(search: Any, console: Console) -> None:

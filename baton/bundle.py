@@ -24,6 +24,7 @@ import numpy as np
 
 from baton.errors import BundleError, UsageError, require
 from baton.manifest import SCHEMA_VERSION, Manifest
+from baton.profile import Profile
 from baton.results.report import Report
 from baton.runtime._files import (
     GOLDEN_DIR,
@@ -76,6 +77,11 @@ class Bundle:
     @property
     def tolerances(self) -> dict[str, Tolerance]:
         return self.typed_manifest.tolerances
+
+    @property
+    def profile(self) -> Profile | None:
+        """The conversion sample's distribution per column (None in older bundles)."""
+        return self.typed_manifest.profile
 
     @property
     def onnx_model(self) -> Any:

@@ -260,6 +260,9 @@ def check(
                                                "numeric output (default: the bundle's).")] = None,
     json_file: JsonOut = None,
     junit: JunitOut = None,
+    summary_md: Annotated[Path | None, typer.Option(
+        "--summary-md", help="Write a Markdown summary here (also appended to "
+        "$GITHUB_STEP_SUMMARY when that is set).")] = None,
     trust_pickle: TrustPickle = False,
     provider: Provider = "cpu",
     require_provider: RequireProvider = None,
@@ -326,6 +329,61 @@ def check(
             data_name=str(data), reproduce=reproduce, progress=progress,
             envelope=_envelope_changes(envelope or []), search_scope=search_scope,
             strict_search=strict_search)
+    from baton._render_md import write_summary
+
+    write_summary(report, summary_md)
+    _gate(report, json_file, junit)
+
+
+@app.command()
+@handled
+def recheck(
+    model: Annotated[Path, typer.Argument(help="The original model. " + MODEL_FILES)],
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory or zipped .baton.")],
+    data: Annotated[Path, typer.Option(
+        "--data", help="Production rows: a records directory or .parquet of 'baton serve "
+        "--record', or a data file (.csv, .parquet, .npy, .npz).")],
+    max_outside: Annotated[str | None, typer.Option(
+        "--max-outside", help="Fail an input when more than this share of rows lies outside "
+        "the proven envelope: 1% or 0.01 (default: \\[tool.baton.recheck] max-outside, "
+        "else 1%).")] = None,
+    max_psi: Annotated[str | None, typer.Option(
+        "--max-psi", help="Fail an input whose population stability index against the "
+        "conversion sample exceeds this (default: \\[tool.baton.recheck] max-psi, else "
+        "0.2).")
+        ] = None,
+    min_rows_psi: Annotated[int | None, typer.Option(
+        "--min-rows-psi", help="PSI decides only from this many rows, here and in the "
+        "conversion sample; below, it is reported (default 300).")] = None,
+    atol: Annotated[float | None, typer.Option("--atol", help="Absolute tolerance for every "
+                                               "numeric output (default: the bundle's).")] = None,
+    rtol: Annotated[float | None, typer.Option("--rtol", help="Relative tolerance for every "
+                                               "numeric output (default: the bundle's).")] = None,
+    json_file: JsonOut = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here (a "
+                                               "test case per output and per input's "
+                                               "drift).")] = None,
+    summary_md: Annotated[Path | None, typer.Option(
+        "--summary-md", help="Write a Markdown summary here (also appended to "
+        "$GITHUB_STEP_SUMMARY when that is set).")] = None,
+    trust_pickle: TrustPickle = False,
+) -> None:
+    """Re-prove parity of MODEL against BUNDLE on production DATA (no search) and measure
+    its drift from the proven envelope and the conversion sample; exit 1 when parity fails,
+    an input drifted beyond the thresholds, or the outputs served differ from the bundle's."""
+    import baton
+    from baton._render_md import write_summary
+    from baton.converters import load_model_file
+    from baton.parity.recheck import thresholds
+
+    outside, psi, min_rows, config = thresholds(max_outside, max_psi, min_rows_psi)
+    loaded = load_model_file(model, trust_pickle=trust_pickle)
+    report = baton.recheck(loaded, bundle, data, max_outside=outside, max_psi=psi,
+                           min_rows_psi=min_rows, atol=atol, rtol=rtol, data_name=str(data))
+    if config is not None and report.drift is not None:
+        report.drift.notes.append(f"thresholds not given on the command line are those of "
+                                  f"[tool.baton.recheck] in {config}")
+    write_summary(report, summary_md)
     _gate(report, json_file, junit)
 
 
@@ -481,13 +539,49 @@ def serve(
     workers: Annotated[int, typer.Option(
         "--workers", help="Server processes sharing the port, each with its own copy of "
         "the model (e.g. one per core).")] = 1,
+    record: Annotated[Path | None, typer.Option(
+        "--record", help="Record the requests answered (inputs and outputs) as Parquet "
+        "files under this directory, for 'baton recheck'.")] = None,
+    record_rate: Annotated[float | None, typer.Option(
+        "--record-rate", help="With --record: the share of requests recorded, from 0 to 1 "
+        "[default: 1]")] = None,
+    record_max_bytes: Annotated[str | None, typer.Option(
+        "--record-max-bytes", help="With --record: the most the records may take on disk "
+        "(e.g. 500MB, 5GB, 2GiB); the oldest files are deleted beyond it [default: 1GiB]")] = None,
+    record_every: Annotated[float | None, typer.Option(
+        "--record-every", help="With --record: seconds between two record files "
+        "[default: 60]")] = None,
+    refuse_outside_envelope: Annotated[bool, typer.Option(
+        "--refuse-outside-envelope", help="Answer requests with rows outside the envelope "
+        "the bundle was proven on 422 (naming them), instead of a prediction; without it "
+        "they are answered and counted in /metrics.")] = False,
 ) -> None:
     r"""Serve BUNDLE over the Open Inference Protocol (v2) REST API until Ctrl-C
-    (needs the serve extra: pip install 'baton\[serve]')."""
+    (needs the serve extra: pip install 'baton\[serve]'); its metrics at /metrics."""
     from baton.serving import serve as run_server
 
+    recording: dict[str, Any] = {}
+    if record is None:
+        given = [o for o, v in (("--record-rate", record_rate),
+                                ("--record-max-bytes", record_max_bytes),
+                                ("--record-every", record_every)) if v is not None]
+        if given:
+            from baton.errors import UsageError
+
+            raise UsageError(f"{given[0]} needs --record", expected="--record DIR beside "
+                             f"{' and '.join(given)}", found="no --record",
+                             hint="pass --record DIR (the directory the records go to), or "
+                             f"leave out {' and '.join(given)}")
+    else:
+        from baton.serving.record import parse_size
+
+        recording = dict(record=record, record_rate=1.0 if record_rate is None else record_rate,
+                         record_every=60.0 if record_every is None else record_every)
+        if record_max_bytes is not None:
+            recording["record_max_bytes"] = parse_size(record_max_bytes, "--record-max-bytes")
     run_server(bundle, host=host, port=port, name=name, max_body=max_body,
-               max_concurrency=max_concurrency, max_queue=max_queue, workers=workers)
+               max_concurrency=max_concurrency, max_queue=max_queue, workers=workers,
+               refuse_outside_envelope=refuse_outside_envelope, **recording)
 
 
 def _int_list(text: str, option: str) -> list[int]:

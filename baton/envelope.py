@@ -126,7 +126,7 @@ class Region:
             except (TypeError, ValueError):
                 return np.ones(n, dtype=bool)
             bad = ~np.isin(numeric, (0.0, 1.0)).all(axis=1)
-            return bad | ~attended(numeric, self.padding).any(axis=1)
+            return np.asarray(bad | ~attended(numeric, self.padding).any(axis=1), dtype=bool)
         if self.kind == "text" or arr.dtype.kind in "OUS":
             if self.kind != "text":  # text where a number belongs: outside unless parsable
                 return np.array([self.outside(v) is not None for v in arr], dtype=bool)

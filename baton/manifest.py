@@ -23,6 +23,7 @@ from typing import Any
 
 from baton.envelope import Envelope
 from baton.errors import BundleError
+from baton.profile import Profile
 from baton.schema import DTYPES, TensorSpec
 from baton.tolerance import Tolerance
 
@@ -174,6 +175,7 @@ MANIFEST = _object({
     "golden": _object({"dir": TEXT, "rows": COUNT}),
     "files": _map(_hash),
     "envelope": ANY,
+    "profile": ANY,
 }, required=("schema_version", "inputs", "outputs", "files"))
 
 
@@ -193,7 +195,7 @@ def check_manifest(data: Any, where: str) -> dict[str, Any]:
 
 #: The keys the typed fields of :class:`Manifest` stand for; the others are informational.
 _TYPED = ("schema_version", "name", "inputs", "outputs", "tolerances", "files", "runtime",
-          "golden", "envelope")
+          "golden", "envelope", "profile")
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,9 @@ class Manifest:
     golden: Golden | None = None
     #: the region of inputs the proof covers (docs/search.md); None in bundles made before
     envelope: Envelope | None = None
+    #: the conversion sample's distribution per column (baton.profile), which ``baton
+    #: recheck`` measures drift against; None in bundles made before
+    profile: Profile | None = None
     schema_version: int = SCHEMA_VERSION
     #: the informational sections, as read (source, converter, onnx, precision, parity,
     #: parity_settings, created, baton_version, envelope, ...)
@@ -279,6 +284,8 @@ class Manifest:
                 list(golden.get("row_indices", []))),
             envelope=None if checked.get("envelope") is None else Envelope.from_dict(
                 checked["envelope"], f"baton.json in {where}"),
+            profile=None if checked.get("profile") is None else Profile.from_dict(
+                checked["profile"], f"baton.json in {where}"),
             schema_version=int(checked["schema_version"]),
             info={k: v for k, v in checked.items() if k not in _TYPED},
         )
@@ -298,4 +305,6 @@ class Manifest:
             out["golden"] = self.golden.to_dict()
         if self.envelope is not None:
             out["envelope"] = self.envelope.to_dict()
+        if self.profile is not None:
+            out["profile"] = self.profile.to_dict()
         return out

@@ -121,3 +121,11 @@ def identity_bundle(path: Any, inputs: list[Any]) -> Any:
                 "outputs": [s.to_dict() for s in outputs], "files": {}}
     return Bundle(model.SerializeToString(), manifest).save(path)
 
+
+
+@pytest.fixture(autouse=True)
+def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``baton check`` and ``recheck`` append their summary to ``$GITHUB_STEP_SUMMARY``: the
+    suite's own runs must not write into the summary of the CI job running the suite (a
+    test that wants it sets it)."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)

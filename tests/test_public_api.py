@@ -13,7 +13,7 @@ def test_public_names() -> None:
         "BatonError", "Bundle", "BundleError", "BundleIntegrityError", "ConversionError",
         "InputValidationError", "MissingDependencyError", "OutputDiff", "ParityError", "Report",
         "SchemaError", "TensorSpec", "Tolerance", "UnsupportedModelError", "UsageError",
-        "__version__", "check", "convert", "io", "load", "verify",
+        "__version__", "check", "convert", "io", "load", "recheck", "verify",
     ])
     assert sorted(baton.runtime.__all__) == ["BundleFiles", "FileCheck", "Session",
                                              "available_providers"]

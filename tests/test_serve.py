@@ -450,14 +450,15 @@ def test_requests_beyond_the_queue_get_503(mixed_bundle_dir: Path, tmp_path: Pat
         assert client.infer(MODEL, inputs).as_numpy("label").shape == (2,)
 
 
-def test_not_ready_when_warm_up_fails(mixed_bundle_dir: Path, tmp_path: Path,
-                                      mixed_frame: Any) -> None:
+def spoiled_golden(bundle_dir: Path, tmp_path: Path) -> Path:
+    """A copy of ``bundle_dir`` whose golden probabilities are wrong (hashes updated, so it
+    loads): its warm-up fails."""
     from onnx import TensorProto, numpy_helper
 
     from baton.runtime._files import sha256_bytes
 
     bundle = tmp_path / "churn.baton"
-    shutil.copytree(mixed_bundle_dir, bundle)
+    shutil.copytree(bundle_dir, bundle)
     golden = bundle / "test_data_set_0" / "output_1.pb"  # the probabilities
     tensor = TensorProto()
     tensor.ParseFromString(golden.read_bytes())
@@ -466,6 +467,12 @@ def test_not_ready_when_warm_up_fails(mixed_bundle_dir: Path, tmp_path: Path,
     manifest = json.loads((bundle / "baton.json").read_text())
     manifest["files"]["test_data_set_0/output_1.pb"] = sha256_bytes(golden.read_bytes())
     (bundle / "baton.json").write_text(json.dumps(manifest))
+    return bundle
+
+
+def test_not_ready_when_warm_up_fails(mixed_bundle_dir: Path, tmp_path: Path,
+                                      mixed_frame: Any) -> None:
+    bundle = spoiled_golden(mixed_bundle_dir, tmp_path)
 
     with serving(bundle, tmp_path / "serve.log") as srv:
         wait_until(lambda: "not ready" in srv.log_text(), "the warm-up verdict", srv)

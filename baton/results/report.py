@@ -13,6 +13,7 @@ from typing import Any
 
 from baton.results._io import write_text
 from baton.results.diff import OutputDiff
+from baton.results.drift import DriftReport
 from baton.results.files import FileCheck
 from baton.results.latency import LatencyReport
 from baton.results.search import SearchResult
@@ -37,9 +38,12 @@ def environment() -> dict[str, str]:
 
 @dataclass
 class Report:
-    """The result of ``convert`` (parity on the sample), ``check`` or ``verify``.
+    """The result of ``convert`` (parity on the sample), ``check``, ``recheck`` or
+    ``verify``.
 
-    ``bool(report)`` is the verdict: every output within tolerance and every file intact.
+    ``bool(report)`` is the verdict: every output within tolerance and every file intact
+    (and, for a recheck, the drift within its thresholds and the outputs served equal to
+    the bundle's).
     """
 
     kind: str
@@ -62,12 +66,18 @@ class Report:
     #: the digest (``sha256:…``) of the bundle checked or verified, which a deploy pins
     #: (``baton verify --digest``); ``None`` for a bare ``.onnx`` or a bundle not yet saved
     digest: str | None = None
+    #: drift from the proven envelope and the conversion sample (``recheck`` only)
+    drift: DriftReport | None = None
+    #: the outputs a service served against the bundle's on the same rows (``recheck`` on
+    #: records only; empty otherwise)
+    served: list[OutputDiff] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return (bool(self.outputs) and all(self.outputs) and all(f.ok for f in self.files)
                 and not self.problems and (self.search is None or self.search.passed)
-                and (self.latency is None or self.latency.passed))
+                and (self.latency is None or self.latency.passed)
+                and (self.drift is None or self.drift.passed) and all(self.served))
 
     def __bool__(self) -> bool:
         return self.passed
@@ -86,6 +96,9 @@ class Report:
                 out.append(f"search: {self.search.incomplete} (--strict-search)")
         if self.latency is not None:
             out += self.latency.failures
+        if self.drift is not None:
+            out += self.drift.failures
+        out += [f"served {o.name}: {o.summary()}" for o in self.served if not o.passed]
         return out + self.problems
 
     def output(self, name: str) -> OutputDiff:
@@ -114,6 +127,8 @@ class Report:
             "search": None if self.search is None else self.search.to_dict(),
             "latency": None if self.latency is None else self.latency.to_dict(),
             "digest": self.digest,
+            "drift": None if self.drift is None else self.drift.to_dict(),
+            "served": [o.to_dict() for o in self.served],
         }
 
     @classmethod
@@ -128,6 +143,8 @@ class Report:
             search=SearchResult.from_dict(d["search"]) if d.get("search") else None,
             latency=LatencyReport.from_dict(d["latency"]) if d.get("latency") else None,
             digest=d.get("digest"),
+            drift=DriftReport.from_dict(d["drift"]) if d.get("drift") else None,
+            served=[OutputDiff.from_dict(o) for o in d.get("served", [])],
         )
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -173,6 +190,18 @@ class Report:
             cases += _search_cases(self.search, f"{suite_name}.search")
         if self.latency is not None:
             cases += self.latency.junit_cases(suite_name)
+        if self.drift is not None:
+            cases += _drift_cases(self.drift, f"{suite_name}.drift")
+        for o in self.served:
+            case = ET.Element("testcase", classname=f"{suite_name}.served",
+                              name=f"served {o.name} ({o.kind})", time="0")
+            if not o.passed:
+                fail = ET.SubElement(case, "failure", message=o.summary(),
+                                     type="ServedMismatch")
+                fail.text = json.dumps(o.to_dict(), indent=2, allow_nan=False)
+            else:
+                ET.SubElement(case, "system-out").text = o.summary()
+            cases.append(case)
         for i, problem in enumerate(self.problems):
             case = ET.Element("testcase", classname=f"{suite_name}.bundle",
                               name=f"problem {i + 1}", time="0")
@@ -198,6 +227,21 @@ class Report:
 
     def write_junit(self, path: str | os.PathLike[str]) -> Path:
         return write_text(Path(path), self.to_junit() + "\n")
+
+
+def _drift_cases(drift: DriftReport, classname: str) -> list[ET.Element]:
+    """One test case per input column: its share outside the envelope, PSI, unseen
+    categories."""
+    cases = []
+    for c in drift.columns:
+        case = ET.Element("testcase", classname=classname, name=f"drift {c.name}", time="0")
+        if not c.passed:
+            fail = ET.SubElement(case, "failure", message=c.summary(), type="Drift")
+            fail.text = json.dumps(c.to_dict(), indent=2, allow_nan=False)
+        else:
+            ET.SubElement(case, "system-out").text = c.summary()
+        cases.append(case)
+    return cases
 
 
 def _search_cases(search: SearchResult, classname: str) -> list[ET.Element]:

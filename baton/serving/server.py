@@ -13,6 +13,13 @@ warm-up inference on the bundle's golden inputs reproduced the golden outputs wi
 bundle's tolerances (a bundle without golden vectors is refused before listening).
 SIGTERM is a graceful shutdown (exit status 0), Ctrl-C the same with status 130, also
 while the bundle is still loading.
+
+Every infer request's rows are checked against the bundle's envelope
+(:mod:`baton.serving.monitor`) and counted, with the requests by outcome and their
+durations, in the metrics ``GET /metrics`` answers (:mod:`baton.serving.metrics`); with
+``refuse_outside_envelope`` a request with rows outside is answered 422 instead. ``record``
+hands a sample of the requests answered to a :class:`baton.serving.record.Recorder`, which
+writes them as Parquet files off the request path.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from baton.errors import (
     require,
 )
 from baton.runtime import Session
+from baton.serving.monitor import EnvelopeMonitor
 from baton.serving.protocol import (
     HttpError,
     RequestDecoder,
@@ -88,7 +96,8 @@ class ModelServer:
     def __init__(self, session: Session, *, name: str | None = None,
                  max_body: int = DEFAULT_MAX_BODY,
                  max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-                 max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+                 max_queue: int = DEFAULT_MAX_QUEUE,
+                 refuse_outside_envelope: bool = False) -> None:
         _check_limits(max_body, max_concurrency, max_queue)
         self.session = session
         self.name = name or session.name
@@ -112,6 +121,22 @@ class ModelServer:
         self.run_seconds = math.nan
         #: this process's place among the server's worker processes, e.g. "1/2"
         self.worker = "1/1"
+        #: the rows of each request outside the bundle's envelope, counted by column
+        self.monitor = EnvelopeMonitor(session.manifest.envelope, self.inputs)
+        self.watch = self.monitor if self.monitor.active else None
+        #: answer requests with rows outside the envelope 422 instead of a prediction
+        self.refuse_outside = refuse_outside_envelope
+        if refuse_outside_envelope:
+            _check_refusal(session.manifest, session.files.path)
+        #: the server's metrics (baton.serving.metrics.Metrics), made by make_app
+        self.metrics: Any = None
+        #: what serves records (baton.serving.record.Recorder), once recording started
+        self.recorder: Any = None
+        #: run once the warm-up reproduced the golden outputs, before the server is ready
+        #: (e.g. starting the recorder)
+        self.before_ready: Callable[[], None] | None = None
+        self._record_failed = False
+        self._watch_failed = False
 
     # -- state ------------------------------------------------------------------------------
 
@@ -123,11 +148,22 @@ class ModelServer:
             log.error("warm-up of model %r failed, not ready:\n%s", self.name,
                       "".join(traceback.format_exception(exc)).rstrip())
             self.not_ready_reason = "warm-up failed; see the server log"
+            self._golden_verdict(False)
             return
         if problem:
             log.error("warm-up of model %r failed, not ready: %s", self.name, problem)
             self.not_ready_reason = "warm-up failed; see the server log"
+            self._golden_verdict(False)
             return
+        self._golden_verdict(True)
+        if self.before_ready is not None:
+            try:
+                self.before_ready()
+            except Exception as exc:  # noqa: BLE001 - not ready, and the log says why
+                log.error("model %r is not ready: %s", self.name,
+                          "".join(traceback.format_exception(exc)).rstrip())
+                self.not_ready_reason = "recording could not start; see the server log"
+                return
         self.ready = True
         self.not_ready_reason = ""
         log.info("model %r is ready%s", self.name,
@@ -160,6 +196,10 @@ class ModelServer:
                  "on the event loop" if self.inline else "in worker threads")
         return None
 
+    def _golden_verdict(self, reproduced: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.golden(reproduced)
+
     def decode_golden(self, golden_in: dict[str, Any]) -> dict[str, Any]:
         """The golden inputs as a decoded request would hold them (native-order arrays)."""
         import numpy as np
@@ -179,6 +219,13 @@ class ModelServer:
     def check_ready(self) -> None:
         if not self.ready:
             raise HttpError(503, f"model {self.name!r} is not ready: {self.not_ready_reason}")
+
+    def make_metrics(self, digest: str | None = None) -> Any:
+        """This server's metrics (prometheus-client, the serve extra)."""
+        from baton.serving.metrics import Metrics
+
+        return Metrics(model=self.name, digest=digest, worker=self.worker,
+                       columns=self.monitor.names, envelope_known=self.monitor.known)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -206,12 +253,50 @@ class ModelServer:
         return self.run(self.decode(body, header_length))
 
     def run(self, request: Any) -> tuple[bytes, int | None]:
-        """Run and encode a decoded request (blocking)."""
+        """Run and encode a decoded request (blocking): its rows outside the envelope
+        counted (or the request refused, 422), the outputs offered to the recorder."""
+        feeds = request.feeds
+        watch = self.watch
+        if watch is not None:
+            metrics = self.metrics
+            if metrics is not None:
+                for arr in feeds.values():
+                    metrics.rows.inc(len(arr) if arr.ndim else 1)
+                    break
+            try:
+                outside = watch.check(feeds)
+            except Exception:  # noqa: BLE001 - never fail a request for its counting
+                outside = None
+                self._failed_once("_watch_failed", "counting rows outside the envelope")
+            if outside:
+                self._outside(feeds, outside)
         try:
-            results = self.session.run(request.feeds, outputs=request.outputs)
+            results = self.session.run(feeds, outputs=request.outputs)
         except (InputValidationError, SchemaError) as exc:
             raise HttpError.bad_request(exc) from None
+        recorder = self.recorder
+        if recorder is not None:
+            try:
+                recorder.offer(feeds, results)
+            except Exception:  # noqa: BLE001 - recording never fails a request
+                self._failed_once("_record_failed", "recording a request")
         return encode_response(self.name, request, results)
+
+    def _outside(self, feeds: dict[str, Any], outside: dict[str, int]) -> None:
+        """Count the rows outside the envelope; refuse the request when asked to."""
+        metrics = self.metrics
+        if metrics is not None:
+            for column, rows in outside.items():
+                metrics.outside[column].inc(rows)
+        if self.refuse_outside:
+            reasons = self.watch.reasons(feeds, outside) if self.watch else {}
+            raise OutsideEnvelope(self.name, reasons)
+
+    def _failed_once(self, flag: str, what: str) -> None:
+        if not getattr(self, flag):
+            setattr(self, flag, True)
+            log.exception("%s failed (logged once; the requests are answered all the "
+                          "same)", what)
 
     def runs_inline(self, request: Any) -> bool:
         """Whether ``request`` runs on the event loop: a short model, no more rows than the
@@ -221,6 +306,32 @@ class ModelServer:
         for arr in request.feeds.values():
             return arr.ndim == 0 or arr.shape[0] <= self.inline_rows
         return True
+
+
+class OutsideEnvelope(HttpError):
+    """A request refused (422, ``--refuse-outside-envelope``) for rows outside the envelope:
+    ``outside`` says, per envelope column, why and what lies inside."""
+
+    def __init__(self, model: str, outside: dict[str, str]) -> None:
+        columns = ", ".join(map(repr, outside))
+        super().__init__(
+            422, f"the request has rows outside the envelope model {model!r} was proven on, "
+            f"in {columns} (see 'outside'); this server refuses them "
+            "(--refuse-outside-envelope): send values inside the envelope, or re-convert the "
+            "model with data that covers them (or widen the envelope with 'baton convert "
+            "--envelope NAME=LO..HI') and serve the new bundle")
+        self.outside = outside
+
+
+def _check_refusal(manifest: Any, where: Any) -> None:
+    """--refuse-outside-envelope needs a bundle that records its envelope."""
+    if manifest.envelope is None:
+        raise UsageError(
+            f"--refuse-outside-envelope: the bundle {where} records no envelope",
+            expected="a bundle whose baton.json holds 'envelope' (baton convert records it)",
+            found="none (a bundle made before baton recorded envelopes)",
+            hint="re-create the bundle with 'baton convert', or serve without "
+            "--refuse-outside-envelope (/metrics then says baton_envelope_known 0)")
 
 
 def _golden_vectors(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -258,6 +369,9 @@ def make_app(server: ModelServer) -> Any:
     from starlette.routing import Route
 
     limiter = anyio.CapacityLimiter(server.max_concurrency)
+    if server.metrics is None:
+        server.metrics = server.make_metrics()
+    metrics = server.metrics
 
     def error(status: int, message: str, **headers: str) -> Response:
         return JSONResponse({"error": message}, status_code=status, headers=headers or None)
@@ -308,10 +422,16 @@ def make_app(server: ModelServer) -> Any:
     async def model_metadata(request: Request) -> Response:
         return JSONResponse(server.metadata())
 
-    infer = _InferEndpoint(server, limiter)
+    async def scrape(request: Request) -> Response:
+        # a few milliseconds with several workers (reading their files): off the loop
+        content, media_type = await anyio.to_thread.run_sync(metrics.exposition)
+        return Response(content, media_type=media_type)
+
+    infer = _InferEndpoint(server, limiter, metrics)
     model = "/v2/models/{name}"
     version = model + "/versions/{version}"
     routes = [
+        Route("/metrics", scrape, methods=["GET"]),
         Route("/v2", server_metadata, methods=["GET"]),
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
@@ -347,16 +467,27 @@ class _InferEndpoint:
     event loop when the model is short (:meth:`ModelServer.runs_inline`), else in a worker
     thread (at most ``max_concurrency`` at once)."""
 
-    def __init__(self, server: ModelServer, limiter: Any) -> None:
+    def __init__(self, server: ModelServer, limiter: Any, metrics: Any) -> None:
         self.server = server
         self.limiter = limiter
         self.limit = server.max_concurrency + server.max_queue
         self.busy = _error_message(
             503, f"the server is busy: {server.max_concurrency} requests running and "
             f"{server.max_queue} waiting; retry later")
+        self.ok, self.shed, self.observe = metrics.ok, metrics.busy, metrics.duration.observe
+        #: an error's status -> its outcome's counter
+        self.outcomes = {422: metrics.outside_envelope, 503: metrics.not_ready}
+        self.invalid, self.error = metrics.invalid, metrics.error
+
+    def counter(self, status: int) -> Any:
+        found = self.outcomes.get(status)
+        if found is not None:
+            return found
+        return self.invalid if status < 500 else self.error
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         server = self.server
+        start = _clock()
         try:
             params = scope.get("path_params")
             if params:  # routed by Starlette: /versions/..., or another model's name
@@ -378,6 +509,8 @@ class _InferEndpoint:
             if scope.get(SHED) or (ADMITTED not in scope and server.pending >= self.limit):
                 scope[SHED] = True
                 await _send(send, *self.busy)
+                self.shed.inc()
+                self.observe(_clock() - start)
                 return
             server.pending += 1
             try:
@@ -396,12 +529,17 @@ class _InferEndpoint:
             finally:
                 server.pending -= 1
         except HttpError as exc:
-            await _send(send, *_error_message(exc.status, exc.message))
+            await _send(send, *_error_message(exc.status, exc.message,
+                                              getattr(exc, "outside", None)))
+            self.counter(exc.status).inc()
+            self.observe(_clock() - start)
             return
         except Exception:
             log.exception("Exception in ASGI application")
             await _send(send, *_error_message(500, "internal server error; see the server "
                                               "log"))
+            self.error.inc()
+            self.observe(_clock() - start)
             return
         finally:
             if scope.pop(ADMITTED, False):
@@ -412,6 +550,8 @@ class _InferEndpoint:
             await _send(send, 200, [(b"content-type", b"application/octet-stream"),
                                     (b"inference-header-content-length",
                                      str(binary_length).encode())], content)
+        self.ok.inc()
+        self.observe(_clock() - start)
 
     async def in_thread(self, fn: Any, *args: Any) -> Any:
         import anyio
@@ -465,11 +605,14 @@ class _InferEndpoint:
 
 
 _JSON = [(b"content-type", b"application/json")]
+_clock = time.perf_counter
 
 
-def _error_message(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def _error_message(status: int, message: str, outside: dict[str, str] | None = None
+                   ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """An error's status, headers and ``{"error": message}`` body, as JSONResponse writes
-    them: ``Retry-After`` on a 503, ``Connection: close`` on a 408 (stop reading the body)."""
+    them: ``Retry-After`` on a 503, ``Connection: close`` on a 408 (stop reading the body);
+    a 422 for rows outside the envelope also says why, by column (``outside``)."""
     import json
 
     headers = list(_JSON)
@@ -477,7 +620,10 @@ def _error_message(status: int, message: str) -> tuple[int, list[tuple[bytes, by
         headers.append((b"retry-after", str(RETRY_AFTER).encode()))
     elif status == 408:
         headers.append((b"connection", b"close"))
-    body = json.dumps({"error": message}, ensure_ascii=False, allow_nan=False,
+    content: dict[str, Any] = {"error": message}
+    if outside is not None:
+        content["outside"] = outside
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False,
                       separators=(",", ":")).encode()
     return status, headers, body
 
@@ -493,7 +639,9 @@ def serve(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int 
           name: str | None = None, max_body: int = DEFAULT_MAX_BODY,
           max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
           max_queue: int = DEFAULT_MAX_QUEUE, header_timeout: float | None = None,
-          workers: int = 1) -> None:
+          workers: int = 1, record: str | os.PathLike[str] | None = None,
+          record_rate: float = 1.0, record_max_bytes: int = 1 << 30,
+          record_every: float = 60.0, refuse_outside_envelope: bool = False) -> None:
     """Serve ``bundle`` until SIGTERM or Ctrl-C (SIGINT).
 
     Either stops it gracefully (requests in progress finish, for up to 10 s), also while the
@@ -503,25 +651,70 @@ def serve(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int 
     many seconds a client has to send a request's headers before its connection is closed.
     ``workers`` > 1 (POSIX only) forks that many server processes, each loading the bundle
     and listening on the same port; this process watches them and passes the signals on.
+
+    ``GET /metrics`` answers the server's metrics in the Prometheus text format
+    (:mod:`baton.serving.metrics`; with workers, those of all of them). ``record`` (a
+    directory) records a share ``record_rate`` of the requests answered, inputs and outputs,
+    as Parquet files under it (:mod:`baton.serving.record`), a file every
+    ``record_every`` seconds, the oldest removed beyond ``record_max_bytes``; recording never
+    slows nor fails a request (it drops records, and counts them, when it falls behind).
+    ``refuse_outside_envelope`` answers a request with rows outside the envelope the bundle
+    was proven on 422, naming them, instead of a prediction (else they are only counted).
     """
     require("starlette", "serve", "baton serve")
     uvicorn = require("uvicorn", "serve", "baton serve")
+    # found, not imported: the workers import prometheus-client after the fork, once its
+    # multiprocess mode is set (and pyarrow, whose threads a fork would not carry over)
+    _installed("prometheus_client", "baton serve")
     seconds = _header_timeout(header_timeout)
     _check_limits(max_body, max_concurrency, max_queue, workers)
+    recording = None
+    if record is not None:
+        _installed("pyarrow", "baton serve --record")
+        recording = dict(directory=record, rate=record_rate, max_bytes=record_max_bytes,
+                         every=record_every)
+        _check_recording(recording)
     _configure_logging()
     options: dict[str, Any] = dict(name=name, max_body=max_body, max_concurrency=max_concurrency,
-                   max_queue=max_queue, header_timeout=seconds)
+                   max_queue=max_queue, header_timeout=seconds, recording=recording,
+                   refuse_outside_envelope=refuse_outside_envelope)
     try:
         with _signals_stop():
             if workers == 1:
                 _serve(uvicorn, bundle, host=host, port=port, **options)
             else:
-                _serve_workers(uvicorn, bundle, host=host, port=port, workers=workers,
-                               **options)
+                from baton.serving.metrics import multiprocess_directory
+
+                # every worker counts into files here, and a scrape adds them all up
+                with multiprocess_directory() as directory:
+                    log.info("the workers' metrics are kept in %s while they serve",
+                             directory)
+                    _serve_workers(uvicorn, bundle, host=host, port=port, workers=workers,
+                                   **options)
     except _Stopped as stop:
         log.info("stopped by %s", signal.Signals(stop.signum).name)
         if stop.signum == signal.SIGINT:
             raise KeyboardInterrupt from None
+
+
+def _installed(module: str, needed_for: str) -> None:
+    """MissingDependencyError (naming the serve extra) unless ``module`` is installed."""
+    import importlib.util
+
+    from baton.errors import MissingDependencyError
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError.for_extra(module, "serve", needed_for)
+
+
+def _check_recording(recording: dict[str, Any]) -> None:
+    """The --record options checked (and the directory made) before the bundle loads and
+    any worker starts; each process's Recorder checks them again."""
+    from baton.serving import record
+
+    record._check(recording["rate"], recording["max_bytes"], recording["every"], 1,
+                  record.MAX_QUEUE_BYTES)
+    record._writable_directory(recording["directory"])
 
 
 def _check_limits(max_body: int, max_concurrency: int, max_queue: int,
@@ -552,14 +745,24 @@ def _announce(server: ModelServer, bundle: str | os.PathLike[str], host: str, po
 
 def _serve(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, port: int,
            name: str | None, max_body: int, max_concurrency: int, max_queue: int,
-           header_timeout: float, sock: socket.socket | None = None,
-           worker: str | None = None, verify: bool = True) -> None:
-    """One server process: load, listen (unless given ``sock``), warm up, serve."""
+           header_timeout: float, recording: dict[str, Any] | None = None,
+           refuse_outside_envelope: bool = False, digest: str | None = None,
+           sock: socket.socket | None = None, worker: str | None = None,
+           verify: bool = True) -> None:
+    """One server process: load, listen (unless given ``sock``), warm up, serve; then
+    close the recorder, so that the last records are written."""
     session = Session(bundle, verify=verify)
     _golden_vectors(session)  # refused before listening: nothing to prove the model on
     server = ModelServer(session, name=name, max_body=max_body,
-                         max_concurrency=max_concurrency, max_queue=max_queue)
+                         max_concurrency=max_concurrency, max_queue=max_queue,
+                         refuse_outside_envelope=refuse_outside_envelope)
     server.worker = worker or "1/1"
+    if digest is None:
+        digest = session.files.digest(session.manifest)  # the files' hashes: checked above
+    server.metrics = server.make_metrics(digest)
+    recorder = None
+    if recording is not None:
+        recorder = _recorder(server, digest, recording)
     if sock is None:
         sock = _listen(host, port)
     warm = threading.Thread(target=server.warm_up, name="baton-warm-up", daemon=True)
@@ -578,6 +781,37 @@ def _serve(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, port: int
         sock.close()
         if warm.is_alive():  # let a warm-up in progress end before the interpreter does
             warm.join(BODY_TIMEOUT)
+        if recorder is not None:
+            server.recorder = None
+            _close_recorder(server, recorder)
+
+
+def _recorder(server: ModelServer, digest: str | None, recording: dict[str, Any]) -> Any:
+    """The recorder of ``server``'s requests (its options checked, before listening),
+    started once the warm-up reproduced the golden outputs."""
+    from baton.serving.record import Recorder
+
+    session = server.session
+    recorder = Recorder(recording["directory"], session.inputs, session.outputs,
+                        model=server.name, digest=digest, rate=recording["rate"],
+                        max_bytes=recording["max_bytes"], every=recording["every"])
+
+    def start() -> None:
+        recorder.start()
+        server.recorder = recorder
+        server.metrics.watch(recorder)
+
+    server.before_ready = start
+    return recorder
+
+
+def _close_recorder(server: ModelServer, recorder: Any) -> None:
+    """Write the last records (for up to 10 s; the recorder logs what it wrote)."""
+    try:
+        recorder.close(timeout=10)
+    except Exception:  # noqa: BLE001 - the server is stopping: say so, and stop
+        log.exception("closing the recorder failed")
+    server.metrics.close()
 
 
 def _serve_workers(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, port: int,
@@ -594,6 +828,9 @@ def _serve_workers(uvicorn: Any, bundle: str | os.PathLike[str], *, host: str, p
     manifest = files.manifest()
     files.check_integrity(manifest)
     _golden_vectors(_BundleView(files, manifest))
+    if options.get("refuse_outside_envelope"):
+        _check_refusal(manifest, files.path)
+    options["digest"] = files.digest(manifest)  # the hashes were computed just above
     reserved = _listen(host, port, reuse_port=True, listen=False)
     port = reserved.getsockname()[1]
     view = ModelServer.__new__(ModelServer)  # for the announcement only: no session
@@ -678,14 +915,15 @@ def _stop_all(children: dict[int, int], signum: int) -> None:
             os.kill(pid, signum)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + 20
+    # the graceful shutdown's 10 s, then up to 10 s to write the last records, and more
+    deadline = time.monotonic() + 25
     while children and time.monotonic() < deadline:
         for pid in list(children):
             done, _ = os.waitpid(pid, os.WNOHANG)
             if done:
                 children.pop(pid)
         time.sleep(0.05)
-    for pid in children:  # past the graceful shutdown's 10 s, and more
+    for pid in children:  # past all that
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     children.clear()
