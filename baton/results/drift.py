@@ -3,8 +3,9 @@
 Per input column (the envelope's names): the share of rows outside the proven envelope,
 the population stability index against the conversion sample's profile, and the unseen
 categories. A column fails when its outside share exceeds ``max_outside`` with evidence (the
-lower end of a one-sided 95 % Wilson interval of the share lies above it: 2 rows outside of
-171 is 1.2 %, but could well be under 1 %, so it holds; 3 of 20 fails) or, where PSI decides
+lower end of an exact one-sided 95 % interval of the share lies above it: 2 rows outside of
+171 is 1.2 %, and 1 of 20 is 5 %, but either could well come from under 1 %, so they
+hold; 3 of 20 fails) or, where PSI decides
 (enough rows on both sides), its PSI exceeds ``max_psi``. ``bool(report)`` is whether every
 column holds.
 """
@@ -17,18 +18,59 @@ from typing import Any
 
 #: unseen categories listed by name per column, at most
 MAX_UNSEEN = 10
-#: the normal quantile of the one-sided 95 % interval an outside share is judged by
-Z_95 = 1.6448536269514722
+#: one minus the confidence of the one-sided interval an outside share is judged by (95 %)
+ALPHA = 0.05
 
 
-def share_low(k: int, n: int, z: float = Z_95) -> float:
-    """The lower end of the one-sided Wilson interval of a share of ``k`` in ``n``."""
+def share_low(k: int, n: int, alpha: float = ALPHA) -> float:
+    """The lower end of the exact one-sided (Clopper-Pearson) interval of a share of ``k``
+    in ``n``: the least share under which ``k`` or more of ``n`` would come with
+    probability ``alpha``. Exact, so that 1 row of 20 (``0.26 %``) is no evidence
+    of a share above 1 %, where the Wilson interval (1.1 %) would say it is."""
     if n <= 0 or k <= 0:
         return 0.0
-    p = k / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - spread) / (1 + z * z / n))
+    if k >= n:
+        return float(alpha ** (1 / n))
+    lo, hi = 0.0, k / n
+    for _ in range(60):  # bisection: P(X >= k | p) = I_p(k, n - k + 1) grows with p
+        mid = (lo + hi) / 2
+        if _betainc(k, n - k + 1, mid) < alpha:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b) (a continued fraction)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _fraction(a, b, x) / a
+    return 1.0 - front * _fraction(b, a, 1.0 - x) / b
+
+
+def _fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100_000):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-12:
+            break
+    return h
 
 
 @dataclass

@@ -307,24 +307,25 @@ def test_drift_counts_the_rows_the_envelope_calls_outside(scale: float, shift: f
         region = envelope.columns[f"x{j}"]
         outside = sum(region.outside(v) is not None for v in new[:, j])
         assert col.outside == outside
-        # the share outside fails only with evidence: the one-sided 95 % Wilson bound (a
-        # two-sided 90 % interval, as statsmodels computes it) lies above the threshold
-        low = proportion_confint(outside, rows, alpha=0.10, method="wilson")[0]
+        # the share outside fails only with evidence: the exact one-sided 95 % bound (a
+        # two-sided 90 % Clopper-Pearson interval, as statsmodels computes it) lies above
+        low = proportion_confint(outside, rows, alpha=0.10, method="beta")[0]
         assert col.passed is not (low > 0.05 or (
             rows >= 100 and col.psi is not None and col.psi > 0.2))
         assert col.psi_decides is (rows >= 100)
 
 
 def test_a_few_rows_outside_of_many_hold_and_a_clear_excess_fails() -> None:
-    """The outside share decides on evidence: 2 of 171 (1.2 %) may well be under 1 %, 3 of
-    20 (15 %) may not; every row outside always fails."""
+    """The outside share decides on evidence: 2 of 171 (1.2 %) and 1 of 20 (5 %) may well
+    come from under 1 %, 3 of 20 (15 %) may not; every row outside always fails."""
     from statsmodels.stats.proportion import proportion_confint
 
     from baton.results.drift import ColumnDrift
 
-    for k, n, fails in ((2, 171, False), (0, 5, False), (3, 20, True), (5, 5, True),
-                        (30, 1000, True), (12, 1000, False)):
+    for k, n, fails in ((2, 171, False), (1, 20, False), (0, 5, False), (3, 20, True),
+                        (5, 5, True), (30, 1000, True), (12, 1000, False),
+                        (12_345, 1_000_000, True), (9_000, 1_000_000, False)):
         col = ColumnDrift("x0", "float", n, outside=k, max_outside=0.01)
         assert col.outside_low == pytest.approx(
-            proportion_confint(k, n, alpha=0.10, method="wilson")[0], abs=1e-9)
+            proportion_confint(k, n, alpha=0.10, method="beta")[0], abs=1e-9)
         assert col.passed is not fails, (k, n, col.outside_low)
