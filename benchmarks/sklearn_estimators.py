@@ -152,8 +152,14 @@ def judge(report: Any) -> dict[str, Any]:
     return out
 
 
+#: the environment variable that gives the search's example budget (e.g. "300"; unset:
+#: baton.check's default), read by the worker processes
+SEARCH_BUDGET_ENV = "BATON_SWEEP_SEARCH_BUDGET"
+_budget = {"search_budget": os.environ[SEARCH_BUDGET_ENV]} if os.environ.get(
+    SEARCH_BUDGET_ENV) else {}
 #: the checks, by key: the keyword arguments of ``baton.check``
-CHECKS = {"data": {"search": False}, "search": {}, "all": {"search_scope": "all"}}
+CHECKS = {"data": {"search": False}, "search": dict(_budget),
+          "all": {"search_scope": "all", **_budget}}
 
 
 def sweep_one(name: str, checks: Sequence[str],
