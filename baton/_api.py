@@ -213,10 +213,17 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
           budget_config: str | os.PathLike[str] | None = None, data_name: str | None = None,
           reproduce: str | None = None, progress: Progress | None = None,
           envelope: EnvelopeArg = None, search_scope: str = "envelope",
-          strict_search: bool = False) -> Report:
+          strict_search: bool = False, rows: int | None = None) -> Report:
     """Compare ``model`` with its converted form (a Bundle, bundle path or ``.onnx``) on
     ``data``; ``bool(report)`` is the verdict. ``provider``, ``require_provider`` and
     ``tf32`` as for :func:`convert`.
+
+    ``data`` is the rows (a DataFrame, array or dict of arrays), a data file's path, or an
+    iterator of batches of rows. A ``.csv`` or ``.parquet`` path, and batches, are
+    compared batch by batch in bounded memory (:func:`baton.parity.check.check_batches`;
+    the search starts from a seeded sample of 10,000 rows); other files are read whole.
+    ``rows=N`` compares a seeded sample of N rows instead (seeded by ``seed``; the report's
+    notes say "a sample of N of M rows").
 
     When parity holds on ``data`` and ``search`` is on, a seeded search beyond the data
     (edge cases, split thresholds, schema samples, a shrinking property search) looks for
@@ -248,17 +255,82 @@ def check(model: Any, bundle_or_onnx: Any, data: Any, *, tolerance: ToleranceArg
     budget = SearchBudget.parse(search_budget) if isinstance(search_budget, str) else (
         search_budget)
     parsed = [Budget.parse(b, "budgets") if isinstance(b, str) else b for b in budgets]
-    report = _check(model, bundle_or_onnx, data, converter=converter, tolerance=tolerance,
-                    atol=atol, rtol=rtol, data_name=data_name, provider=provider,
-                    require_provider=require_provider, tf32=tf32, search=search,
-                    search_budget=budget, seed=seed, reproduce=reproduce, envelope=envelope,
-                    search_scope=search_scope, strict_search=strict_search)
+    data, batches, data_name, sampled = _check_data(data, rows, seed, data_name)
+    options: dict[str, Any] = dict(
+        converter=converter, tolerance=tolerance, atol=atol, rtol=rtol, data_name=data_name,
+        provider=provider, require_provider=require_provider, tf32=tf32, search=search,
+        search_budget=budget, seed=seed, reproduce=reproduce, envelope=envelope,
+        search_scope=search_scope, strict_search=strict_search)
+    if batches is not None:
+        from baton.parity.check import check_batches
+
+        first: list[Any] = []  # latency budgets are timed on the first batch
+        report = check_batches(model, bundle_or_onnx,
+                               _remember_first(batches, first) if parsed else batches,
+                               **options)
+        data = first[0] if first else None
+        if parsed and data is not None and report.rows > n_rows(data):
+            report.notes.append(f"latency timed on the first {n_rows(data):,} rows")
+    else:
+        report = _check(model, bundle_or_onnx, data, **options)
+    if sampled:
+        report.notes.append(sampled)
     if parsed:
         report.latency = check_budgets(
             bundle_or_onnx, data, parsed, model=model, converter=converter, threads=threads,
             plan=timing, strict=strict_budgets, config=budget_config, tf32=tf32,
             progress=progress)
     return report
+
+
+def _check_data(data: Any, rows: int | None, seed: int, data_name: str | None
+                ) -> tuple[Any, Any, str | None, str | None]:
+    """What ``check`` compares on: (rows in memory, or None), (batches, or None), the
+    data's name, and the note of a ``rows`` sample (None without one)."""
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from baton.io import STREAMED_SUFFIXES, Reservoir, iter_batches, read_data, sample_rows
+
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int)
+                             or rows < 1):
+        raise UsageError("rows must be a whole number of rows >= 1", expected="rows >= 1",
+                         found=repr(rows), hint="pass e.g. rows=10000 (--rows 10000)")
+    total: int | None = None
+    if isinstance(data, (str, os.PathLike)):
+        data_name = data_name or os.fspath(data)
+        if Path(data).suffix.lower() in STREAMED_SUFFIXES:
+            if rows is None:
+                return None, iter_batches(data), data_name, None
+            data, total = sample_rows(data, rows, seed)
+        else:
+            data = read_data(data)
+    elif isinstance(data, Iterator):
+        if rows is None:
+            return None, data, data_name, None
+        reservoir = Reservoir(rows, seed)
+        for batch in data:
+            reservoir.add(batch)
+        data, total = reservoir.sample(), reservoir.seen
+    if rows is None:
+        return data, None, data_name, None
+    if total is None:  # rows in memory
+        reservoir = Reservoir(rows, seed)
+        reservoir.add(data)
+        data, total = reservoir.sample(), reservoir.seen
+    n = n_rows(data) if data is not None else 0
+    note = (f"compared a seeded sample of {n:,} of {total:,} rows (seed {seed})"
+            if total > n else f"asked for a sample of {rows:,} rows: the data holds "
+            f"{total:,}, all compared")
+    return data, None, data_name, note
+
+
+def _remember_first(batches: Any, first: list[Any]) -> Any:
+    """``batches``, keeping the first in ``first``."""
+    for batch in batches:
+        if not first:
+            first.append(batch)
+        yield batch
 
 
 def recheck(model: Any, bundle: Any, data: Any, *, max_outside: float = 0.01,

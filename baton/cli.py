@@ -281,7 +281,19 @@ def check(
     strict_search: Annotated[bool, typer.Option(
         "--strict-search", help="Fail (exit 1) when the search's time cap cut it short "
         "(\"incomplete: N of M examples\").")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the parity search.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the parity search (and of "
+                                      "--rows' sample).")] = 0,
+    rows: Annotated[int | None, typer.Option(
+        "--rows", min=1, help="Compare a seeded sample of this many rows of DATA (seed: "
+        "--seed) instead of all of them. Without it, .csv and .parquet DATA is compared "
+        "batch by batch in bounded memory.")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Where to compare: 'local' (this process) or 'spark' (Apache Spark: "
+        "DATA is a .parquet or .csv path Spark reads; needs baton[spark] and Java 17+; no "
+        "search, budgets, --rows, --seed, --envelope or GPU options).")] = "local",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="The Spark master URL for --engine spark, e.g. "
+        "spark://host:7077 (default local[*]: every core of this machine).")] = None,
     latency_budget: Annotated[list[str] | None, typer.Option(
         "--budget", help="A latency budget for the ONNX model, e.g. cpu:batch=1:p99<=2ms or "
         "cpu:batch=32:throughput>=5000/s; repeatable; adds to (or, for the same provider, "
@@ -301,9 +313,30 @@ def check(
     import baton
     from baton._render_latency import progress_bar
     from baton.converters import load_model_file
+    from baton.errors import UsageError
     from baton.parity.latency import TimingPlan, resolve_budgets
     from baton.parity.search import SearchBudget
 
+    if engine not in ("local", "spark") or (spark_master is not None and engine != "spark"):
+        raise UsageError(f"unknown engine {engine!r}" if engine not in ("local", "spark") else
+                         "--spark-master needs --engine spark", expected="--engine local or "
+                         "--engine spark (with --spark-master)", found=f"--engine {engine}",
+                         hint="pass --engine spark --spark-master URL, or neither")
+    # the search, latency budgets and samples are not done on Spark: refused, not ignored
+    local_only = [name for name, given in (
+        ("--rows", rows is not None), ("--budget", bool(latency_budget)),
+        ("--search-budget", search_budget is not None),
+        ("--search-scope", search_scope != "envelope"), ("--strict-search", strict_search),
+        ("--seed", seed != 0), ("--envelope", bool(envelope)),
+        ("--provider", provider != "cpu" or require_provider is not None), ("--tf32", tf32),
+    ) if given]
+    if engine == "spark" and local_only:
+        raise UsageError(
+            f"--engine spark does not take {', '.join(local_only)}",
+            expected="--engine spark with --atol/--rtol, --json/--junit/--summary-md, "
+            "--spark-master", found=" ".join(local_only),
+            hint="Spark compares every row on the CPU and runs no parity search, latency "
+            "budget or sample: run 'baton check' locally (on a sample) for those")
     budgets, budget_file = resolve_budgets(latency_budget or [])
     budget = SearchBudget.parse(search_budget) if search_budget is not None else SearchBudget()
     reproduce = " ".join(
@@ -314,9 +347,29 @@ def check(
         + (["--trust-pickle"] if trust_pickle else [])
         + [f"--envelope {e!r}" for e in envelope or []]
         + ([f"--search-scope {search_scope}"] if search_scope != "envelope" else [])
+        + ([f"--rows {rows}"] if rows is not None else [])
         + [f"--seed {seed}", f"--search-budget {budget}"])
     loaded = load_model_file(model, trust_pickle=trust_pickle)
-    frame = baton.io.read_data(data)
+    if engine == "spark":
+        from baton import spark as on_spark
+        from baton._render_md import write_summary
+
+        # DATA as typed: the Path typer made of it folds a URI's '//' (s3a://b/k -> s3a:/b/k)
+        argv = sys.argv[1:]
+        where = next((v for k, v in zip(argv, argv[1:]) if k == "--data" and Path(v) == data),
+                     next((a[7:] for a in argv if a.startswith("--data=")
+                           and Path(a[7:]) == data), str(data)))
+        with on_spark.running(spark_master) as spark:
+            report = on_spark.check(loaded, bundle, on_spark.read(spark, where),
+                                    atol=atol, rtol=rtol, data_name=where)
+        if budgets:
+            report.notes.append(f"latency budgets of {budget_file} not timed: --engine spark "
+                                "times none (run 'baton check' locally for them)")
+        write_summary(report, summary_md)
+        _gate(report, json_file, junit)
+    # .csv and .parquet stream (batch by batch, in bounded memory); the rest is read whole
+    frame: Any = (data if data.suffix.lower() in baton.io.STREAMED_SUFFIXES
+                  else baton.io.read_data(data))
     timing_bar = progress_bar(_out()) if budgets else contextlib.nullcontext(None)
     with timing_bar as progress:
         report = baton.check(
@@ -328,7 +381,7 @@ def check(
             threads=threads, strict_budgets=strict_budgets, budget_config=budget_file,
             data_name=str(data), reproduce=reproduce, progress=progress,
             envelope=_envelope_changes(envelope or []), search_scope=search_scope,
-            strict_search=strict_search)
+            strict_search=strict_search, rows=rows)
     from baton._render_md import write_summary
 
     write_summary(report, summary_md)

@@ -3,17 +3,20 @@
     python benchmarks/run_all.py            # a few minutes on a 2-core machine
     python benchmarks/run_all.py --quick    # fewer runs; prints the latency section only
 
-Runs bench_sklearn.py, bench_input.py, bench_trees.py, bench_torch.py and bench_serve.py
-(each writes its section: medians of interleaved rounds, baton beside the original or the
-peer a user would pick instead), then times one model per framework with
-``baton bench``'s engine (baton.parity.latency.bench): p50/p99 with 95 % bootstrap
-intervals for ONNX and the original side by side, and the speed-up, on the CPU and on
-CUDA where onnxruntime has it (reported as skipped where not).
+Runs bench_sklearn.py, bench_input.py, bench_trees.py, bench_torch.py, bench_serve.py,
+bench_stream.py (the streaming check's peak memory and rows/s) and bench_spark.py (Spark
+scoring with the bundle vs a pandas UDF; where pyspark is not installed its section says
+it was not measured), each writing its section (medians of interleaved rounds, baton
+beside the original or the peer a user would pick instead), then times one model per
+framework with ``baton bench``'s engine (baton.parity.latency.bench): p50/p99 with 95 %
+bootstrap intervals for ONNX and the original side by side, and the speed-up, on the CPU
+and on CUDA where onnxruntime has it (reported as skipped where not).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -27,7 +30,10 @@ sys.path.insert(0, str(HERE))
 from _common import BENCHMARKS_MD, HEADER, write_section  # noqa: E402
 
 SCRIPTS = ["bench_sklearn.py", "bench_input.py", "bench_trees.py", "bench_torch.py",
-           "bench_serve.py"]
+           "bench_serve.py", "bench_stream.py", "bench_spark.py"]
+#: measured only where pyspark imports; else its section says so
+SPARK_SCRIPT, SPARK_TITLE = "bench_spark.py", \
+    "Spark: scoring with the bundle vs a pandas UDF with the original"
 LATENCY_TITLE = "Latency percentiles: `baton bench` (ONNX vs original, CPU and CUDA)"
 
 
@@ -139,6 +145,11 @@ def main() -> None:
         return
     for script in SCRIPTS:
         print(f"== {script}", file=sys.stderr, flush=True)
+        if script == SPARK_SCRIPT and importlib.util.find_spec("pyspark") is None:
+            write_section(SPARK_TITLE, ["Not measured: pyspark is not installed here "
+                                        "(`pip install 'baton[spark]'`, and Java 17)."])
+            print("not measured: pyspark is not installed", file=sys.stderr)
+            continue
         subprocess.run([sys.executable, str(HERE / script)], check=True)
     print("== baton bench", file=sys.stderr, flush=True)
     write_section(LATENCY_TITLE, latency_section(quick=False))

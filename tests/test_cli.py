@@ -212,6 +212,7 @@ def test_internal_error_exits_3(files: dict[str, Path], monkeypatch: pytest.Monk
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(baton.io, "read_data", broken)
+    monkeypatch.setattr(baton.io, "iter_batches", broken)  # .csv streams
     result = run("check", files["model"], files["bundle"], "--data", files["csv"])
     assert result.exit_code == 3
     assert "internal error" in result.output and "BATON_DEBUG" in result.output

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["cli.md", "bundle.md", "parity.md", "search.md", "runtime.md", "scikit-learn.md",
          "trees.md", "statsmodels.md", "pytorch.md", "latency.md", "services.md", "serving.md",
-         "production.md", "security.md", "converters.md"]
+         "production.md", "scale.md", "security.md", "converters.md"]
 BIN = Path(sys.executable).parent
 
 

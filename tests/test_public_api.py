@@ -39,7 +39,7 @@ def test_signatures() -> None:
         "budget_config: 'str | os.PathLike[str] | None' = None, data_name: 'str | None' = None, "
         "reproduce: 'str | None' = None, progress: 'Progress | None' = None, "
         "envelope: 'EnvelopeArg' = None, search_scope: 'str' = 'envelope', "
-        "strict_search: 'bool' = False) -> 'Report'")
+        "strict_search: 'bool' = False, rows: 'int | None' = None) -> 'Report'")
     assert list(inspect.signature(baton.load).parameters) == ["path", "verify"]
     assert list(inspect.signature(baton.runtime.Session).parameters) == [
         "bundle", "providers", "verify", "tf32", "self_check", "digest"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ from baton.errors import (
 from baton.masks import Positions, apply_masks
 from baton.parity.compare import OutputDiff, compare
 from baton.parity.search import SearchBudget
+from baton.parity.stream import CheckAccumulator
 from baton.results.report import Report
-from baton.results.search import SEARCH_SCOPES
+from baton.results.search import SEARCH_SCOPES, SearchResult
 from baton.runtime._files import MODEL, BundleFiles, parse_digest
 from baton.runtime._golden import read_golden
 from baton.runtime.providers import RunSettings, resolve_providers
@@ -152,10 +153,7 @@ def check(
     (the caller's, else the bundle's). The search judges each divergence inside or outside
     the envelope (the bundle's, else ``data``'s, with the ``envelope`` changes); only those
     inside fail, unless ``search_scope`` is ``"all"``."""
-    if search_scope not in SEARCH_SCOPES:
-        raise UsageError(f"unknown search scope {search_scope!r}",
-                         expected=" or ".join(SEARCH_SCOPES), found=repr(search_scope),
-                         hint="--search-scope envelope (the default) or --search-scope all")
+    _check_scope(search_scope)
     run, notes = run_settings(provider, require_provider, tf32)
     target = open_target(bundle_or_onnx, run)
     prepared = converter.prepare(model, data)
@@ -166,13 +164,10 @@ def check(
     kinds = {o.name: o.kind for o in target.outputs}
     diffs: list[OutputDiff] = []
     pairs = _match_outputs(expected, target.outputs)
-    region = target.envelope or Envelope.observe(prepared)
-    if envelope:
-        region = region.with_overrides(envelope, "--envelope")
+    region = _region(target, prepared, envelope)
     masks = region.masks()
     expected, actual, positions = apply_masks(masks, prepared, expected, actual, pairs)
-    tolerances = {o: with_overrides(resolve(tolerance, o, target.tolerances), atol, rtol)
-                  for _, o in pairs}
+    tolerances = _tolerances(pairs, tolerance, target, atol, rtol)
     for ref_name, onnx_name in pairs:
         tol = tolerances[onnx_name]
         diffs.append(compare(
@@ -180,7 +175,167 @@ def check(
             tol, lambda r: row_values(prepared, r),
         ))
         _positions(diffs[-1], positions.get(onnx_name))
+    whole = unbatched(target.inputs)
+    found = _search(model, converter, target, run, prepared, pairs, tolerances, region, diffs,
+                    notes, search=search, search_budget=search_budget, seed=seed,
+                    reproduce=reproduce, search_scope=search_scope, strict_search=strict_search)
+    return report_from(diffs, model=converter.describe(model), target=target,
+                       rows=n_rows(prepared, whole), data_name=data_name, notes=notes,
+                       search=found)
+
+
+#: rows of the data a streamed check keeps (a seeded uniform sample) for the search
+SEARCH_SAMPLE_ROWS = 10_000
+
+
+def check_batches(
+    model: Any,
+    bundle_or_onnx: Any,
+    batches: Iterable[Any],
+    *,
+    converter: Converter,
+    tolerance: ToleranceArg = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    data_name: str | None = None,
+    provider: str = "cpu",
+    require_provider: bool = False,
+    tf32: bool = False,
+    search: bool = True,
+    search_budget: SearchBudget | None = None,
+    seed: int = 0,
+    reproduce: str | None = None,
+    envelope: Sequence[str] | Mapping[str, Any] | None = None,
+    search_scope: str = "envelope",
+    strict_search: bool = False,
+    sample_rows: int = SEARCH_SAMPLE_ROWS,
+) -> Report:
+    """:func:`check` over ``batches`` of the data (DataFrames, arrays or dicts of arrays,
+    e.g. :func:`baton.io.iter_batches`), one at a time: memory does not grow with the
+    rows (:mod:`baton.parity.stream`). The report equals ``check``'s on all the rows at
+    once (p99 beyond the exact buffer from a sketch, which the output says). The search,
+    when on, starts from a seeded sample of ``sample_rows`` rows (all of them when there
+    are fewer; the notes say so), which also gives a bare ``.onnx`` its envelope.
+
+    Outputs compared under an attention mask, and inputs without a batch dimension, are
+    not streamed: such a check is refused (load the data and call :func:`check`)."""
+    from baton.io import Reservoir
+
+    _check_scope(search_scope)
+    run, notes = run_settings(provider, require_provider, tf32)
+    target = open_target(bundle_or_onnx, run)
+    whole = unbatched(target.inputs)
+    if whole:
+        raise UsageError(
+            "this model cannot be checked in batches",
+            expected="inputs with a batch dimension",
+            found=f"{', '.join(whole)} without one (fed whole)",
+            hint="load the data and call baton.check(model, bundle, data), or pass "
+            "--rows N to check a sample in memory")
+    reservoir = Reservoir(sample_rows, seed)
+    acc: CheckAccumulator | None = None
+    pairs: list[tuple[str, str]] = []
+    tolerances: dict[str, Tolerance] = {}
+    where, offset = "cpu", 0
+    for batch in batches:
+        prepared = converter.prepare(model, batch)
+        if not n_rows(prepared):
+            continue
+        expected, where = reference_outputs(converter, model, prepared, run)
+        actual = target.run(to_feeds(prepared, target.inputs))
+        if acc is None:
+            masks = (target.envelope or Envelope.observe(prepared)).masks()
+            if masks:
+                raise UsageError(
+                    "outputs compared under an attention mask cannot be checked in batches",
+                    expected="no mask inputs", found="mask inputs " + ", ".join(masks),
+                    hint="load the data and call baton.check(model, bundle, data), or pass "
+                    "--rows N to check a sample in memory")
+            acc = accumulator_for(target, expected, tolerance=tolerance, atol=atol, rtol=rtol)
+            pairs, tolerances = acc.pairs, {o: a.tolerance for o, a in acc.outputs.items()}
+        acc.update(prepared, expected, actual, offset)
+        offset += n_rows(prepared)
+        if search:  # the search's sample (without one, nothing is kept)
+            reservoir.add(prepared)
+    if acc is None:
+        raise UsageError("the data has no rows", expected="at least one row",
+                         found="0 rows", hint="check the data file")
+    notes += describe_run(run, where)
+    diffs = acc.diffs()
     found = None
+    if search:
+        sample = reservoir.sample()
+        found = _search(model, converter, target, run, sample, pairs, tolerances,
+                        _region(target, sample, envelope), diffs, notes, search=search,
+                        search_budget=search_budget, seed=seed, reproduce=reproduce,
+                        search_scope=search_scope, strict_search=strict_search)
+    if found is not None and reservoir.sampled:
+        notes.append(f"parity search started from a seeded sample of {sample_rows:,} of the "
+                     f"{acc.rows:,} rows" + ("" if target.envelope else
+                                             ", which also gave the envelope"))
+    return report_from(acc, model=converter.describe(model), target=target,
+                       data_name=data_name, notes=notes, search=found)
+
+
+def accumulator_for(target: Target, expected: Mapping[str, Any], *,
+                    tolerance: ToleranceArg = None, atol: float | None = None,
+                    rtol: float | None = None) -> CheckAccumulator:
+    """An empty :class:`~baton.parity.stream.CheckAccumulator` for ``target``'s outputs
+    against the original's (``expected``: its outputs on any batch, for their names), with
+    the tolerances ``check`` would use."""
+    from baton.parity.stream import CheckAccumulator
+
+    pairs = _match_outputs(expected, target.outputs)
+    return CheckAccumulator(pairs, {o.name: o.kind for o in target.outputs},
+                            _tolerances(pairs, tolerance, target, atol, rtol))
+
+
+def report_from(acc: CheckAccumulator | list[OutputDiff], *, model: str,
+                target: Target | str, data_name: str | None = None,
+                notes: Sequence[str] = (), rows: int | None = None,
+                search: SearchResult | None = None) -> Report:
+    """The check's :class:`Report` from a :class:`~baton.parity.stream.CheckAccumulator`
+    (or the diffs themselves, with ``rows``): ``model`` the original's description
+    (``converter.describe(model)``), ``target`` the converted side (a :class:`Target`,
+    whose digest the report records, or its description)."""
+    diffs = acc if isinstance(acc, list) else acc.diffs()
+    if rows is None:
+        rows = 0 if isinstance(acc, list) else acc.rows
+    return Report(
+        kind="check", model=model,
+        target=target.description if isinstance(target, Target) else str(target),
+        rows=int(rows), outputs=diffs, data=data_name,
+        notes=list(notes), search=search,
+        digest=target.digest if isinstance(target, Target) else None,
+    )
+
+
+def _check_scope(search_scope: str) -> None:
+    if search_scope not in SEARCH_SCOPES:
+        raise UsageError(f"unknown search scope {search_scope!r}",
+                         expected=" or ".join(SEARCH_SCOPES), found=repr(search_scope),
+                         hint="--search-scope envelope (the default) or --search-scope all")
+
+
+def _region(target: Target, prepared: Any,
+            envelope: Sequence[str] | Mapping[str, Any] | None) -> Envelope:
+    """The envelope the search judges by: the bundle's, else observed on ``prepared``."""
+    region = target.envelope or Envelope.observe(prepared)
+    return region.with_overrides(envelope, "--envelope") if envelope else region
+
+
+def _tolerances(pairs: list[tuple[str, str]], tolerance: ToleranceArg, target: Target,
+                atol: float | None, rtol: float | None) -> dict[str, Tolerance]:
+    return {o: with_overrides(resolve(tolerance, o, target.tolerances), atol, rtol)
+            for _, o in pairs}
+
+
+def _search(model: Any, converter: Converter, target: Target, run: RunSettings,
+            prepared: Any, pairs: list[tuple[str, str]], tolerances: dict[str, Tolerance],
+            region: Envelope, diffs: list[OutputDiff], notes: list[str], *, search: bool,
+            search_budget: SearchBudget | None, seed: int, reproduce: str | None,
+            search_scope: str, strict_search: bool) -> SearchResult | None:
+    """The parity search from ``prepared``'s rows when parity holds (else a note why not)."""
     whole = unbatched(target.inputs)
     if search and all(diffs) and whole:
         notes.append(f"parity search not run: {', '.join(whole)} ha"
@@ -189,7 +344,7 @@ def check(
     elif search and all(diffs):
         from baton.parity.search import search as run_search
 
-        found = run_search(
+        return run_search(
             lambda rows: reference_outputs(converter, model, rows, run)[0], target, prepared,
             pairs, tolerances, envelope=region, scope=search_scope, strict=strict_search,
             split_points=converter.split_points(model) if isinstance(converter, SplitPoints)
@@ -199,11 +354,7 @@ def check(
             f"search_budget={str(search_budget or SearchBudget())!r})")
     elif search:
         notes.append("parity search not run: parity already fails on the data")
-    return Report(
-        kind="check", model=converter.describe(model), target=target.description,
-        rows=n_rows(prepared, whole), outputs=diffs, data=data_name, notes=notes, search=found,
-        digest=target.digest,
-    )
+    return None
 
 
 def run_settings(provider: str, require: bool, tf32: bool) -> tuple[RunSettings, list[str]]:

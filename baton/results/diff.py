@@ -59,6 +59,10 @@ class OutputDiff:
     #: an output compared only where an attention mask sets a position
     #: (:mod:`baton.masks`): ``{"mask": NAME, "compared": n, "total": m}``
     positions: dict[str, Any] | None = None
+    #: the relative accuracy of ``p99_abs``/``p99_rel`` when they come from a quantile
+    #: sketch (a streamed check beyond its exact buffer; :mod:`baton.parity.stream`);
+    #: None when they are exact
+    p99_accuracy: float | None = None
 
     def __bool__(self) -> bool:
         return self.passed
@@ -81,8 +85,10 @@ class OutputDiff:
         if self.is_label:
             return (f"{self.agreement:.4%} of {self.rows} labels agree "
                     f"(gate {self.tolerance.agreement:.2%}); {self.mismatched_rows} rows differ")
+        p99 = (f"p99 abs {_fmt(self.p99_abs)}" if self.p99_accuracy is None else
+               f"p99 abs ~{_fmt(self.p99_abs)} (sketch, within {self.p99_accuracy:.0%})")
         return (f"max abs {_fmt(self.max_abs)}, max rel {_fmt(self.max_rel)}, "
-                f"p99 abs {_fmt(self.p99_abs)}; {self.mismatched_rows} of {self.rows} rows "
+                f"{p99}; {self.mismatched_rows} of {self.rows} rows "
                 f"outside atol {self.tolerance.atol:g} + rtol {self.tolerance.rtol:g}; "
                 f"passes at atol >= {_fmt_up(self.min_atol)} (rtol {self.tolerance.rtol:g}) "
                 f"or rtol >= {_fmt_up(self.min_rtol)} (atol {self.tolerance.atol:g})")
@@ -106,6 +112,7 @@ class OutputDiff:
             "worst_rows": [w.to_dict() for w in self.worst],
             "message": self.message,
             **({"positions": dict(self.positions)} if self.positions else {}),
+            **({"p99_accuracy": self.p99_accuracy} if self.p99_accuracy is not None else {}),
         }
 
     @classmethod
@@ -120,6 +127,7 @@ class OutputDiff:
             min_rtol=_num(d.get("min_rtol")),
             worst=[WorstRow.from_dict(w) for w in d.get("worst_rows", [])],
             message=d.get("message"), positions=d.get("positions"),
+            p99_accuracy=_num(d.get("p99_accuracy")),
         )
 
 
